@@ -1,0 +1,212 @@
+"""Command line: python -m fmnist {train,evaluate,models,download} ... (each with --help)."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint, save_result
+from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
+from .models import count_macs, count_parameters, create_model, list_models
+from .train import TrainConfig, fit
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fmnist", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = TrainConfig()
+
+    t = sub.add_parser("train", help="train one architecture and save a checkpoint",
+                       description="Train one architecture (defaults: the original study's recipe).")
+    t.add_argument("--arch", choices=list_models(), default=d.arch)
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    t.add_argument("--schedule", choices=["constant", "cosine", "onecycle"], default=d.schedule)
+    t.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    t.add_argument("--augment", default=d.augment,
+                   help="preset (seed, none, strong) or comma-separated ops (hflip,vflip,rotate90,translate2,erase)")
+    t.add_argument("--patience", type=int, default=d.patience, help="early stopping: epochs without improvement")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--limit", type=int, default=None, help="use only this many training images (quick runs)")
+    t.add_argument("--val-size", type=int, default=d.val_size)
+    t.add_argument("--widths", type=lambda s: tuple(int(v) for v in s.split(",")), default=d.widths,
+                   help="channels per stage, e.g. 32,64,128")
+    t.add_argument("--dropout", type=float, default=d.dropout)
+    t.add_argument("--ema", type=float, default=d.ema, help="weight-averaging decay, e.g. 0.999 (0: off)")
+    t.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
+    t.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                   help="bf16 autocast + channels_last (auto: where the hardware supports it)")
+    t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
+    t.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST files (else $FMNIST_DATA, ...)")
+    t.add_argument("--resume", default=None, help="checkpoint to continue training from")
+    t.add_argument("--out", default=None, help="where to save (default runs/<arch>-<time>.safetensors)")
+    t.add_argument("--tensorboard", default=None, metavar="DIR", help="also log to TensorBoard in DIR")
+    t.add_argument("--quiet", action="store_true", help="no progress bar; one line per epoch")
+    t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)
+
+    e = sub.add_parser("evaluate", help="evaluate checkpoints on the 10,000 test images",
+                       description="Evaluate checkpoints on the test set: study-layout table, intervals, McNemar.")
+    e.add_argument("--models", nargs="+", default=list_models(), help="shipped names or checkpoint paths")
+    e.add_argument("--json", action="store_true", help="print one JSON object keyed by model name")
+    e.add_argument("--no-tta", action="store_true", help="skip the flip test-time-augmentation figures")
+    e.add_argument("--data-dir", default=None)
+
+    sub.add_parser("models", help="list the architectures with parameters and multiply-adds")
+    sub.add_parser("download", help="fetch Fashion-MNIST with torchvision into ~/.cache/fmnist")
+    return p
+
+
+def _config_from_args(a) -> TrainConfig:
+    augment = a.augment if a.augment in ("seed", "none", "strong") else tuple(x for x in a.augment.split(",") if x)
+    return TrainConfig(
+        arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
+        schedule=a.schedule, warmup_epochs=a.warmup_epochs, label_smoothing=a.label_smoothing, augment=augment,
+        patience=a.patience, seed=a.seed, limit=a.limit, val_size=a.val_size, widths=a.widths,
+        dropout=a.dropout, ema=a.ema, device=a.device, bf16={"auto": "auto", "on": True, "off": False}[a.bf16],
+        channels_last="auto", data_dir=a.data_dir, resume=a.resume, time_budget_s=a.time_budget,
+    )
+
+
+def _is_shipped(path: Path) -> bool:
+    try:
+        path.resolve().relative_to(CHECKPOINT_DIR.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def cmd_train(a) -> int:
+    cfg = _config_from_args(a)
+    out = Path(a.out or f"runs/{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors")
+    if _is_shipped(out) and not a.overwrite_shipped:
+        print(f"error: {out} is inside the shipped checkpoints folder {CHECKPOINT_DIR}; choose another --out",
+              file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (Ctrl-C again to abort without saving)...", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    listeners = [ProgressPrinter(quiet=a.quiet)]
+    if a.tensorboard:
+        from .tblog import TensorBoardLogger
+
+        listeners.append(TensorBoardLogger(a.tensorboard))
+    for event in fit(cfg, stop=stop):
+        for listen in listeners:
+            listen(event)
+    result = event["result"]
+    path = save_result(result, out)
+    test = result.test_metrics
+    print(f"\n{result.label}; best validation accuracy {result.val_metrics['val_acc']:.4f}")
+    if test:
+        print(f"test accuracy {test['accuracy']:.4f} (95% CI {test['accuracy_ci95'][0]:.4f}-"
+              f"{test['accuracy_ci95'][1]:.4f}), macro-F1 {test['macro_f1']:.4f}")
+        for c in CLASSES:
+            m = test["per_class"][c]
+            print(f"  {c:12s} P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}")
+    print(f"checkpoint saved to {path}")
+    return 0
+
+
+class ProgressPrinter:
+    """Listener: a tqdm bar over all steps, with loss, accuracy, validation accuracy and ETA."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet, self.bar, self.val = quiet, None, None
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "start":
+            print(f"training {ev['arch']} ({ev['params']:,} parameters) on {ev['train_size']:,} images, "
+                  f"validating on {ev['val_size']:,}; device {ev['device']}, bf16 {'on' if ev['bf16'] else 'off'}")
+            if not self.quiet:
+                from tqdm import tqdm
+
+                total = (ev["epochs"] - ev["start_epoch"]) * ev["steps_per_epoch"]
+                self.bar = tqdm(total=total, unit="step", dynamic_ncols=True)
+        elif kind == "step" and self.bar is not None:
+            done = round(ev["progress"] * self.bar.total)
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix_str(f"ep {ev['epoch']} loss {ev['loss']:.3f} acc {ev['acc']:.2f}"
+                                     + (f" val {self.val:.4f}" if self.val is not None else ""))
+        elif kind == "epoch":
+            self.val = ev["val_acc"]
+            line = (f"epoch {ev['epoch']}: train loss {ev['train_loss']:.4f} acc {ev['train_acc']:.4f} | "
+                    f"val loss {ev['val_loss']:.4f} acc {ev['val_acc']:.4f}{' *' if ev['is_best'] else ''} | "
+                    f"{ev['images_per_sec']:.0f} img/s")
+            (self.bar.write if self.bar is not None else print)(line)
+        elif kind == "end" and self.bar is not None:
+            self.bar.close()
+
+
+def _evaluate_all(names: list[str], data_dir: str | None, tta: bool) -> tuple[dict, dict, object]:
+    from .evaluate import evaluate_model
+
+    ds = load_fashion_mnist(data_dir)
+    reports, checkpoints = {}, {}
+    for name in names:
+        ckpt = load_checkpoint(name)
+        key = name if name in list_models() else Path(name).stem
+        checkpoints[key] = ckpt
+        reports[key] = evaluate_model(ckpt.model, ds.test_images, ds.test_labels, tta=tta)
+    return reports, checkpoints, ds
+
+
+def cmd_evaluate(a) -> int:
+    from .evaluate import describe_mcnemar, format_interval, mcnemar, study_table
+
+    reports, _, ds = _evaluate_all(a.models, a.data_dir, not a.no_tta)
+    if a.json:
+        keep = ("accuracy", "macro_f1", "per_class", "accuracy_ci95", "macro_f1_ci95", "tta_flips")
+        print(json.dumps({k: {f: r[f] for f in keep if f in r} for k, r in reports.items()}, indent=1))
+        return 0
+    print(study_table(reports))
+    print()
+    for k, r in reports.items():
+        print(f"{k:8s} accuracy {format_interval(r['accuracy'], r['accuracy_ci95'])}  "
+              f"macro-F1 {format_interval(r['macro_f1'], r['macro_f1_ci95'])}"
+              + (f"  (flip TTA {r['tta_flips']['accuracy']:.4f})" if "tta_flips" in r else ""))
+    names = list(reports)
+    y = ds.test_labels.numpy()
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            a_, b_ = names[i], names[j]
+            test = mcnemar(y, reports[a_]["predictions"], reports[b_]["predictions"])
+            print(describe_mcnemar(a_, b_, reports[a_]["accuracy"], reports[b_]["accuracy"], test))
+    return 0
+
+
+def cmd_models(a) -> int:
+    print(f"{'name':8s} {'class':22s} {'parameters':>11s} {'MACs/image':>11s}")
+    for name in list_models():
+        m = create_model(name)
+        print(f"{name:8s} {type(m).__name__:22s} {count_parameters(m):>11,} {count_macs(m):>11,}")
+    return 0
+
+
+def cmd_download(a) -> int:
+    ds = load_fashion_mnist(download=True)
+    print(f"Fashion-MNIST ready in {ds.source} ({len(ds.train_labels):,} train, {len(ds.test_labels):,} test)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = get_args_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models, "download": cmd_download}[
+            a.command](a)
+    except (DataNotFoundError, DataFormatError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

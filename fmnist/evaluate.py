@@ -1,0 +1,150 @@
+"""Test-set metrics (scikit-learn), bootstrap intervals, McNemar's test and the study-layout table."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import binomtest, chi2
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+from .data import CLASSES, to_float
+from .reference import STUDY, STUDY_ACCURACY
+
+TTA_VIEWS = ("identity", "hflip", "vflip", "hvflip")
+
+
+def _views(x: torch.Tensor, views: tuple[str, ...]) -> list[torch.Tensor]:
+    flips = {"identity": (), "hflip": (-1,), "vflip": (-2,), "hvflip": (-2, -1)}
+    return [x.flip(flips[v]) if flips[v] else x for v in views]
+
+
+@torch.inference_mode()
+def predict_proba(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256,
+                  bf16: bool = False, tta: bool = False) -> np.ndarray:
+    """Class probabilities (N, 10) for uint8 images (N, 28, 28); tta averages over the four flips."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i : i + batch_size]).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            views = _views(x, TTA_VIEWS if tta else ("identity",))
+            p = torch.stack([model(v).float().softmax(1) for v in views]).mean(0)
+        out.append(p.cpu())
+    return torch.cat(out).numpy()
+
+
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, metric: str = "accuracy",
+                 n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of accuracy or macro-F1 over test images."""
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = len(y_true)
+    stats = np.empty(n_resamples)
+    for i in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        if metric == "accuracy":
+            stats[i] = np.mean(y_true[idx] == y_pred[idx])
+        else:
+            stats[i] = f1_score(y_true[idx], y_pred[idx], average="macro", labels=range(len(CLASSES)), zero_division=0)
+    lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def classification_metrics(y_true, y_pred, ci: bool = True, n_resamples: int = 1000) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = list(range(len(CLASSES)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    out = {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "macro_f1": float(np.mean(f)),
+        "per_class": {
+            c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, c in enumerate(CLASSES)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "n": int(len(y_true)),
+    }
+    if ci:
+        out["accuracy_ci95"] = bootstrap_ci(y_true, y_pred, "accuracy", n_resamples)
+        out["macro_f1_ci95"] = bootstrap_ci(y_true, y_pred, "macro_f1", n_resamples // 5)
+    return out
+
+
+def evaluate_model(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                   bf16: bool = False, tta: bool = True) -> dict:
+    """Full test report for one model; predictions kept so models can be compared image by image."""
+    y_true = labels.numpy()
+    probs = predict_proba(model, images, bf16=bf16)
+    pred = probs.argmax(1)
+    report = classification_metrics(y_true, pred)
+    report["predictions"] = pred.tolist()
+    if tta:
+        tta_pred = predict_proba(model, images, bf16=bf16, tta=True).argmax(1)
+        tta_report = classification_metrics(y_true, tta_pred, ci=False)
+        report["tta_flips"] = {k: tta_report[k] for k in ("accuracy", "macro_f1", "per_class")}
+    return report
+
+
+def mcnemar(y_true, pred_a, pred_b) -> dict:
+    """McNemar's test on paired predictions: do models A and B err on different images more than chance?
+
+    b = A right and B wrong, c = A wrong and B right. Exact binomial test when b + c < 25, else the
+    chi-squared statistic with continuity correction.
+    """
+    y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
+    ra, rb = pred_a == y_true, pred_b == y_true
+    b, c = int(np.sum(ra & ~rb)), int(np.sum(~ra & rb))
+    if b + c == 0:
+        return {"b": 0, "c": 0, "statistic": 0.0, "p_value": 1.0, "method": "no discordant pairs"}
+    if b + c < 25:
+        return {"b": b, "c": c, "statistic": float(min(b, c)), "method": "exact binomial",
+                "p_value": float(binomtest(min(b, c), b + c, 0.5).pvalue)}
+    stat = (abs(b - c) - 1) ** 2 / (b + c)
+    return {"b": b, "c": c, "statistic": float(stat), "p_value": float(chi2.sf(stat, 1)),
+            "method": "chi-squared, continuity-corrected"}
+
+
+def describe_mcnemar(name_a: str, name_b: str, acc_a: float, acc_b: float, test: dict, alpha: float = 0.05) -> str:
+    """One plain sentence, e.g. 'gated vs simple: difference not significant (p = 0.41)'."""
+    p = test["p_value"]
+    p_txt = f"p = {p:.3g}" if p >= 1e-4 else "p < 0.0001"
+    if p < alpha:
+        better, worse = (name_a, name_b) if acc_a > acc_b else (name_b, name_a)
+        return (f"{name_a} vs {name_b}: {better} is better, the difference is significant ({p_txt}; "
+                f"{test['b']} images only {name_a} got right, {test['c']} only {name_b})")
+    return (f"{name_a} vs {name_b}: difference not significant ({p_txt}; "
+            f"{test['b']} images only {name_a} got right, {test['c']} only {name_b})")
+
+
+def study_table(reports: dict[str, dict], with_study: bool = True) -> str:
+    """Markdown in the study's layout: one row per class, columns <model>_Precision/_Recall/_F1.
+
+    With with_study, each of our cells reads 'ours (study)' where the study published that model.
+    """
+    names = list(reports)
+    head = ["class"] + [f"{m}_{k}" for m in names for k in ("Precision", "Recall", "F1")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in CLASSES:
+        cells = [c]
+        for m in names:
+            for key in ("precision", "recall", "f1"):
+                ours = f"{reports[m]['per_class'][c][key]:.3f}"
+                if with_study and m in STUDY:
+                    ours += f" ({STUDY[m][c][key]:.3f})"
+                cells.append(ours)
+        lines.append("| " + " | ".join(cells) + " |")
+    acc = ["**accuracy**"]
+    for m in names:
+        a = f"{reports[m]['accuracy']:.4f}"
+        if with_study and m in STUDY_ACCURACY:
+            a += f" ({STUDY_ACCURACY[m]:.4f})"
+        acc += [a, "", ""]
+    lines.append("| " + " | ".join(acc) + " |")
+    return "\n".join(lines)
+
+
+def format_interval(value: float, ci: tuple[float, float] | list[float] | None) -> str:
+    if not ci:
+        return f"{value:.4f}"
+    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]"

@@ -1,0 +1,64 @@
+"""What a model looks at: its own spatial maps, Grad-CAM, and heat-map overlays for display."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .models import FashionCNN
+
+# Colour scale of every heat map shown: a perceptual ramp (inferno-like), 0 = black-purple, 1 = pale yellow.
+_ANCHORS = np.array([
+    [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39],
+    [252, 255, 164]], dtype=np.float32)
+COLOUR_SCALE = "0 (ignored) black → purple → orange → pale yellow 1 (most weight)"
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1] -> (H, W, 3) uint8 on the ramp above."""
+    v = np.clip(np.nan_to_num(values), 0, 1) * (len(_ANCHORS) - 1)
+    lo = np.floor(v).astype(int).clip(0, len(_ANCHORS) - 2)
+    t = (v - lo)[..., None]
+    return ((1 - t) * _ANCHORS[lo] + t * _ANCHORS[lo + 1]).round().astype(np.uint8)
+
+
+def overlay(image28: np.ndarray, heat: np.ndarray, size: int = 168, alpha: float = 0.55) -> np.ndarray:
+    """Blend a heat map (any HxW in [0, 1]) over a 28x28 grey image, upscaled to size x size RGB."""
+    base = np.asarray(Image.fromarray(image28).resize((size, size), Image.NEAREST).convert("RGB"), np.float32)
+    heat_big = np.asarray(Image.fromarray((np.clip(heat, 0, 1) * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR))
+    colour = colormap(heat_big / 255.0).astype(np.float32)
+    return (base * (1 - alpha) + colour * alpha).round().astype(np.uint8)
+
+
+def grad_cam(model: FashionCNN, x: torch.Tensor, target: int | None = None) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) on the last stage before pooling: (7, 7) in [0, 1] for x (1, 1, 28, 28)."""
+    layer = model.stages[-1][1]
+    store = {}
+    h1 = layer.register_forward_hook(lambda m, i, o: store.__setitem__("act", o))
+    h2 = layer.register_full_backward_hook(lambda m, gi, go: store.__setitem__("grad", go[0]))
+    try:
+        model.eval()
+        with torch.enable_grad():
+            xg = x.clone().requires_grad_(True)  # a leaf that needs grad so backward hooks fire
+            logits = model(xg)
+            cls = int(logits.argmax(1)) if target is None else target
+            model.zero_grad(set_to_none=True)
+            logits[0, cls].backward()
+    finally:
+        h1.remove()
+        h2.remove()
+    weights = store["grad"].mean((2, 3), keepdim=True)  # (1, C, 1, 1)
+    cam = F.relu((weights * store["act"]).sum(1))[0].detach()  # (7, 7)
+    top = float(cam.max())
+    return (cam / top).numpy() if top > 0 else cam.numpy()
+
+
+def own_map(model: FashionCNN, x: torch.Tensor) -> np.ndarray | None:
+    """The model's own spatial map, first stage (28x28; finest): attention for sa, gates for gated."""
+    maps = model.spatial_maps(x)
+    if not maps:
+        return None
+    m = maps[0][0].numpy()
+    lo, hi = m.min(), m.max()
+    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)

@@ -1,0 +1,197 @@
+"""The three architectures of the study, one registry, one way to read their spatial maps.
+
+All three share the backbone: three stages at 28x28, 14x14 and 7x7, each two 3x3 convolutions with
+BatchNorm and ReLU, followed by 2x2 max-pooling, then global average pooling and a linear head.
+
+* ``simple``: that backbone and nothing more (the study's baseline).
+* ``sa``:     CBAM's spatial attention (arXiv 1807.06521, section 3) at the end of every stage:
+              [mean_c(F); max_c(F)] -> 7x7 conv -> sigmoid -> multiplied onto F.
+* ``gated``:  the second convolution of every stage is a residual gated convolution after
+              arXiv 1612.08083: h = X + (X*W + b) ⊗ σ(X*V + c). The gate V is a 1x1 convolution
+              (the paper uses the same kernel as W); a 3x3 gate (``gate_kernel=3``) costs 1.5x the
+              parameters, over the 20% budget we keep between architectures.
+
+Every model takes raw images, float (N, 1, 28, 28) in [0, 1] with the dataset's polarity (garment bright
+on black), normalizes inside, and returns logits (N, num_classes). ``model.spatial_maps(x)`` returns, for
+``sa`` its attention maps and for ``gated`` its gate maps, one (N, H, W) tensor in [0, 1] per stage; the
+baseline has none and returns an empty list.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
+
+_REGISTRY: dict[str, Callable[..., "FashionCNN"]] = {}
+
+
+def register_model(name: str):
+    def deco(cls):
+        _REGISTRY[name] = cls
+        cls.arch = name
+        return cls
+    return deco
+
+
+def list_models() -> list[str]:
+    return list(_REGISTRY)
+
+
+def create_model(name: str, **kwargs) -> "FashionCNN":
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(_REGISTRY)}")
+    return _REGISTRY[name](**kwargs)
+
+
+def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SpatialAttention(nn.Module):
+    """CBAM spatial attention: a (N, 1, H, W) mask from channel-wise mean and max, 7x7 conv, sigmoid."""
+
+    def __init__(self, kernel_size: int = 7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+        self.last_map: torch.Tensor | None = None
+        self.record = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)  # (N, 2, H, W)
+        mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
+        if self.record:
+            self.last_map = mask[:, 0].detach().float()
+        return x * mask
+
+
+class GatedConv(nn.Module):
+    """Residual gated convolution: x + BN(x*W + b) ⊗ σ(x*V + c)  (arXiv 1612.08083, eq. 1 and sec. 3)."""
+
+    def __init__(self, channels: int, gate_kernel: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+        self.gate = nn.Conv2d(channels, channels, gate_kernel, padding=gate_kernel // 2)
+        self.last_map: torch.Tensor | None = None
+        self.record = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = torch.sigmoid(self.gate(x))  # (N, C, H, W), how much of each feature passes
+        if self.record:
+            self.last_map = g.detach().float().mean(1)
+        return F.relu(x + self.bn(self.conv(x)) * g)
+
+
+class FashionCNN(nn.Module):
+    """The shared backbone; subclasses choose what finishes each stage."""
+
+    arch = "base"
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128), dropout: float = 0.2):
+        super().__init__()
+        self.num_classes, self.widths, self.dropout_p = num_classes, tuple(widths), dropout
+        self.register_buffer("mean", torch.tensor(MEAN), persistent=False)
+        self.register_buffer("std", torch.tensor(STD), persistent=False)
+        stages, cin = [], 1
+        for w in self.widths:
+            stages.append(nn.Sequential(conv_bn_relu(cin, w), self.second_layer(w), nn.MaxPool2d(2)))
+            cin = w
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def second_layer(self, channels: int) -> nn.Module:
+        return conv_bn_relu(channels, channels)
+
+    def init_args(self) -> dict:
+        """Constructor arguments, stored in checkpoints so that loading needs nothing but the file."""
+        return {"num_classes": self.num_classes, "widths": list(self.widths), "dropout": self.dropout_p}
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) in [0, 1]
+        x = (x - self.mean) / self.std
+        for stage in self.stages:
+            x = stage(x)
+        return x  # (N, C, 3, 3)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x.mean((2, 3), keepdim=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))  # (N, num_classes)
+
+    def map_modules(self) -> list[nn.Module]:
+        return [m for m in self.modules() if hasattr(m, "record")]
+
+    @torch.no_grad()
+    def spatial_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The model's own maps, one (N, H, W) in [0, 1] per stage (attention for sa, gates for gated)."""
+        mods = self.map_modules()
+        for m in mods:
+            m.record = True
+        try:
+            self(x)
+            return [m.last_map for m in mods]
+        finally:
+            for m in mods:
+                m.record, m.last_map = False, None
+
+
+@register_model("simple")
+class SimpleCNN(FashionCNN):
+    """Baseline: conv-BN-ReLU x2 + max-pool per stage."""
+
+
+@register_model("sa")
+class SpatialAttentionCNN(FashionCNN):
+    """Baseline plus CBAM spatial attention after the second convolution of every stage."""
+
+    def second_layer(self, channels: int) -> nn.Module:
+        return nn.Sequential(conv_bn_relu(channels, channels), SpatialAttention())
+
+
+@register_model("gated")
+class GatedCNN(FashionCNN):
+    """Baseline whose second convolution per stage is a residual gated convolution (GLU-style)."""
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128), dropout: float = 0.2,
+                 gate_kernel: int = 1):
+        self.gate_kernel = gate_kernel
+        super().__init__(num_classes, widths, dropout)
+
+    def second_layer(self, channels: int) -> nn.Module:
+        return GatedConv(channels, self.gate_kernel)
+
+    def init_args(self) -> dict:
+        return {**super().init_args(), "gate_kernel": self.gate_kernel}
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module) -> int:
+    """Multiply-adds of convolutions and linear layers for one 28x28 image (hooks, no extra library)."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            total += out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
+        elif isinstance(mod, nn.Linear):
+            total += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 28, 28))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return total

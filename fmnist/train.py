@@ -1,0 +1,329 @@
+"""Training as a generator of plain-dict events; the CLI, the app and TensorBoard only listen.
+
+    for event in fit(TrainConfig(arch="sa", epochs=5)):
+        if event["event"] == "epoch": print(event["val_acc"])
+    result = event["result"]          # the last event is always {"event": "end", ...}
+
+Stopping: pass ``stop`` (a threading.Event or any object with ``is_set()``); training ends at the next
+step and the end event carries a valid model labelled ``status="stopped"``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import augment as aug
+from .data import Split, load_fashion_mnist, make_split, to_float
+from .evaluate import evaluate_model, predict_proba
+from .models import FashionCNN, count_parameters, create_model
+
+
+@dataclass
+class TrainConfig:
+    """Defaults are the original study's recipe; the options it is silent on default to the plain choice."""
+
+    arch: str = "simple"
+    epochs: int = 100             # study: "up to 100 epochs"; early stopping usually ends sooner
+    batch_size: int = 64          # study
+    lr: float = 3e-4              # study, AdamW
+    weight_decay: float = 0.01    # AdamW's own default; the study does not say
+    schedule: str = "constant"    # constant | cosine | onecycle (the study does not say: constant)
+    warmup_epochs: float = 0.0    # linear warm-up for cosine
+    label_smoothing: float = 0.0
+    augment: str | tuple[str, ...] = "seed"   # a preset of fmnist.augment or a tuple of op names
+    patience: int = 10            # epochs without a better validation accuracy before stopping
+    seed: int = 0
+    limit: int | None = None      # cap on training images, for quick runs
+    val_size: int = 5000          # stratified, carved from the 60,000 training images
+    widths: tuple[int, ...] = (32, 64, 128)
+    dropout: float = 0.2
+    ema: float = 0.0              # weight averaging decay (e.g. 0.999); 0 turns it off
+    device: str = "auto"          # auto | cpu | cuda | mps
+    bf16: str | bool = "auto"     # auto: on where the hardware supports it
+    channels_last: str | bool = "auto"
+    log_every: int = 20           # steps between step events
+    evaluate_test: bool = True    # report test metrics at the end (never used for model selection)
+    data_dir: str | None = None
+    resume: str | None = None     # checkpoint to continue from (weights, history, epoch counter)
+    time_budget_s: float | None = None  # stop after this much training time; schedules follow the clock
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        if not isinstance(self.augment, str):
+            d["augment"] = list(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "widths" in known:
+            known["widths"] = tuple(known["widths"])
+        if isinstance(known.get("augment"), list):
+            known["augment"] = tuple(known["augment"])
+        return cls(**known)
+
+
+@dataclass
+class TrainResult:
+    model: FashionCNN
+    config: TrainConfig
+    status: str                   # completed | early_stopped | time_budget | stopped
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    val_metrics: dict = field(default_factory=dict)
+    test_metrics: dict | None = None
+    train_time_s: float = 0.0
+    time_to_best_s: float = 0.0
+    steps: int = 0
+    data_fingerprint: str = ""
+    device: str = "cpu"
+    bf16: bool = False
+
+    @property
+    def label(self) -> str:
+        """A human label: 'completed', or 'stopped early by the user (partial: 3 epochs + 120 steps)'."""
+        if self.status == "stopped":
+            return f"partial: stopped by the user after {len(self.history)} full epoch(s), {self.steps} steps"
+        if self.status == "time_budget":
+            return f"time budget reached after {len(self.history)} epochs (best epoch {self.best_epoch})"
+        if self.status == "early_stopped":
+            return f"early-stopped at epoch {len(self.history)} (best epoch {self.best_epoch})"
+        return f"completed {len(self.history)} epochs (best epoch {self.best_epoch})"
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 math (AMX or AVX-512 BF16) that oneDNN will use."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    has_flag = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+    try:
+        onednn = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except Exception:
+        onednn = False
+    return has_flag and bool(onednn)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return cpu_supports_bf16()
+    return False
+
+
+class WeightEMA:
+    """Exponential moving average of a model's weights and BatchNorm statistics, updated without host
+    syncs. The decay warms up as (1+t)/(10+t), so early averages do not sit near the initialization."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.module = copy.deepcopy(model).eval()
+        self.decay, self.updates = decay, 0
+        pairs = list(zip(self.module.state_dict().values(), model.state_dict().values()))
+        self.floats = ([a for a, _ in pairs if a.is_floating_point()], [c for a, c in pairs if a.is_floating_point()])
+        self.others = [(a, c) for a, c in pairs if not a.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_(self.floats[0], self.floats[1], 1 - d)
+        for a, c in self.others:
+            a.copy_(c)
+
+
+def _auto(value, default: bool) -> bool:
+    return default if value == "auto" else bool(value)
+
+
+def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
+    """Multiplier of the base learning rate at progress in [0, 1] of the run."""
+    progress = min(max(progress, 0.0), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        if progress < warmup:
+            return (progress + 1e-3) / (warmup + 1e-3)
+        return 0.5 * (1 + math.cos(math.pi * (progress - warmup) / max(1e-9, 1 - warmup)))
+    if schedule == "onecycle":  # as torch's OneCycleLR: up from lr/25 over 30%, then down to lr/1e4
+        if progress < 0.3:
+            return 1 / 25 + (1 - 1 / 25) * 0.5 * (1 - math.cos(math.pi * progress / 0.3))
+        return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * (progress - 0.3) / 0.7))
+    raise ValueError(f"unknown schedule {schedule!r}; choose from constant, cosine, onecycle")
+
+
+@torch.inference_mode()
+def _val_metrics(model, images, labels, bf16) -> dict:
+    probs = torch.from_numpy(predict_proba(model, images, bf16=bf16))
+    loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels).item()
+    return {"val_loss": loss, "val_acc": (probs.argmax(1) == labels).float().mean().item()}
+
+
+def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -> Iterator[dict]:
+    """Train cfg.arch; yields start, step, epoch and finally end events (plain dicts)."""
+    cfg = cfg or TrainConfig()
+    ops = aug.resolve(cfg.augment)
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    use_bf16 = _auto(cfg.bf16, bf16_supported(device))
+    if use_bf16 and not bf16_supported(device):
+        raise RuntimeError(f"bf16 was requested but {device} has no native bf16 support")
+    channels_last = _auto(cfg.channels_last, use_bf16)
+    if split is None:
+        split = make_split(load_fashion_mnist(cfg.data_dir), cfg.val_size, cfg.seed, cfg.limit)
+
+    history: list[dict] = []
+    start_epoch = 0
+    if cfg.resume:
+        from .checkpoints import load_checkpoint
+
+        ckpt = load_checkpoint(cfg.resume)
+        model = ckpt.model
+        history = list(ckpt.meta.get("history", []))
+        start_epoch = len(history)
+    else:
+        model = create_model(cfg.arch, widths=cfg.widths, dropout=cfg.dropout)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    ema = WeightEMA(model, cfg.ema) if cfg.ema else None
+
+    x_train = split.train_images.to(device)
+    y_train = split.train_labels.to(device)
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr_factor(cfg.schedule, 0.0)  # fail early on an unknown schedule name
+    warmup = cfg.warmup_epochs / max(cfg.epochs, 1)
+    # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
+    g = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch)  # on the device: no host syncs
+
+    yield {"event": "start", "arch": model.arch, "config": cfg.to_dict(), "train_size": n,
+           "val_size": len(split.val_images), "device": str(device), "bf16": use_bf16,
+           "channels_last": channels_last, "params": count_parameters(model),
+           "steps_per_epoch": steps_per_epoch, "epochs": cfg.epochs, "start_epoch": start_epoch}
+
+    best_acc = max((h["val_acc"] for h in history), default=-1.0)
+    best_epoch = max(history, key=lambda h: h["val_acc"])["epoch"] if history else 0
+    best_state = copy.deepcopy((ema.module if ema else model).state_dict())
+    t0 = time.perf_counter()
+    time_to_best = 0.0
+    status, steps_done = "completed", 0
+    stopped = lambda: stop is not None and stop.is_set()  # noqa: E731
+
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=g, device=device)
+        t_epoch, seen = time.perf_counter(), 0
+        loss_sum = torch.zeros((), device=device)  # accumulated on the device: no sync per step
+        correct = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            if stopped():
+                status = "stopped"
+                break
+            # progress through the run: by steps, or by the clock when a time budget is set
+            progress = ((epoch - 1) * steps_per_epoch + step) / total_steps
+            if cfg.time_budget_s:
+                progress = max(progress, (time.perf_counter() - t0) / cfg.time_budget_s)
+                if progress >= 1.0:
+                    status = "time_budget"
+                    break
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = aug.augment(to_float(x_train[idx]), ops, g)
+            y = y_train[idx]
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(cfg.schedule, progress, warmup)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if ema is not None:
+                ema.update()
+            steps_done += 1
+            seen += len(y)
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            if step % cfg.log_every == 0 or step == steps_per_epoch - 1:
+                elapsed = time.perf_counter() - t0
+                ips = steps_done * cfg.batch_size / max(elapsed, 1e-9)
+                remaining = (cfg.epochs - epoch) * steps_per_epoch + (steps_per_epoch - step - 1)
+                eta = remaining * cfg.batch_size / max(ips, 1e-9)
+                if cfg.time_budget_s:
+                    eta = min(eta, cfg.time_budget_s - elapsed)
+                yield {"event": "step", "epoch": epoch, "step": step + 1, "steps_per_epoch": steps_per_epoch,
+                       "global_step": (epoch - 1) * steps_per_epoch + step + 1, "loss": loss.item(),
+                       "acc": (logits.argmax(1) == y).float().mean().item(), "lr": opt.param_groups[0]["lr"],
+                       "images_per_sec": ips, "eta_s": eta,
+                       "progress": ((epoch - 1 - start_epoch) * steps_per_epoch + step + 1)
+                       / ((cfg.epochs - start_epoch) * steps_per_epoch)}
+        if status == "stopped" or (status == "time_budget" and seen == 0):
+            break
+        eval_model = ema.module if ema else model
+        val = _val_metrics(eval_model, split.val_images, split.val_labels, use_bf16)
+        epoch_time = time.perf_counter() - t_epoch
+        elapsed = time.perf_counter() - t0
+        is_best = val["val_acc"] > best_acc
+        if is_best:
+            best_acc, best_epoch, time_to_best = val["val_acc"], epoch, elapsed
+            best_state = copy.deepcopy(eval_model.state_dict())
+        row = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, **val,
+               "lr": opt.param_groups[0]["lr"], "images_per_sec": seen / epoch_time,
+               "epoch_time_s": epoch_time, "elapsed_s": elapsed}
+        history.append(row)
+        per_epoch = elapsed / (epoch - start_epoch)
+        yield {"event": "epoch", **row, "best_epoch": best_epoch, "best_val_acc": best_acc, "is_best": is_best,
+               "epochs": cfg.epochs, "eta_s": per_epoch * (cfg.epochs - epoch)}
+        if status == "time_budget":
+            break
+        if epoch - best_epoch >= cfg.patience:
+            status = "early_stopped"
+            break
+
+    train_time = time.perf_counter() - t0
+    if history:  # the best epoch's weights; a run stopped before one full epoch keeps its current weights
+        (ema.module if ema else model).load_state_dict(best_state)
+    final = (ema.module if ema else model)
+    final = final.to(memory_format=torch.contiguous_format).eval()
+    val_metrics = _val_metrics(final, split.val_images, split.val_labels, use_bf16)
+    # reported in fp32 without TTA: exactly what fmnist.load_model() computes; `evaluate` adds TTA
+    test = evaluate_model(final, split.test_images, split.test_labels, tta=False) if cfg.evaluate_test else None
+    result = TrainResult(
+        model=final.cpu().eval(), config=cfg, status=status, history=history, best_epoch=best_epoch,
+        val_metrics=val_metrics, test_metrics=test, train_time_s=train_time, time_to_best_s=time_to_best,
+        steps=steps_done, data_fingerprint=split.fingerprint, device=str(device), bf16=use_bf16,
+    )
+    yield {"event": "end", "status": status, "label": result.label, "result": result,
+           "val_acc": val_metrics["val_acc"], "test_acc": test["accuracy"] if test else None,
+           "train_time_s": train_time}
+
+
+def train(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -> TrainResult:
+    """fit() without listening: run to the end and return the result."""
+    for event in fit(cfg, split, stop):
+        pass
+    return event["result"]
