@@ -87,10 +87,11 @@ class ModelZoo:
         """Softmax (N, 10) per model for a prepared batch x (N, 1, 28, 28)."""
         return {n: m(x).softmax(1).numpy() for n, m in (models or self.models).items()}
 
-    def compare(self, image, angle: float = 0.0, hflip: bool = False, vflip: bool = False,
-                explain: bool = True, extra: dict[str, FashionCNN] | None = None) -> Comparison:
-        """Prepare any image once, then every model's top classes, own map and Grad-CAM."""
-        prepared = prepare(image)
+    def compare(self, image=None, angle: float = 0.0, hflip: bool = False, vflip: bool = False,
+                explain: bool = True, extra: dict[str, FashionCNN] | None = None,
+                prepared: Prepared | None = None) -> Comparison:
+        """Prepare any image once (or take `prepared`), then every model's top classes, own map and Grad-CAM."""
+        prepared = prepared or prepare(image)
         x = transform_input(prepared.tensor, angle, hflip, vflip)
         shown = (x[0, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)
         if angle or hflip or vflip:
@@ -110,9 +111,9 @@ class ModelZoo:
             result.predictions[name] = pred
         return result
 
-    def rotation_sweep(self, image, angles=range(-180, 181, 15), extra: dict[str, FashionCNN] | None = None) -> dict:
-        """Probability of the upright answer as the input turns: how rotation-invariant each model is."""
-        x = prepare(image).tensor
+    def rotation_sweep(self, x: torch.Tensor, angles=range(-180, 181, 15),
+                       extra: dict[str, FashionCNN] | None = None) -> dict:
+        """Probability of the upright answer as a prepared input x (1, 1, 28, 28) turns: rotation invariance."""
         batch = torch.cat([transform_input(x, a) for a in angles])
         models = {**self.models, **(extra or {})}
         probs = self.probabilities(batch, models)

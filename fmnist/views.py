@@ -1,0 +1,104 @@
+"""Figures and tables for the app, built from checkpoint metadata (no dataset needed): plotly and Markdown."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .data import CLASSES
+from .evaluate import describe_mcnemar, format_interval, mcnemar, study_table
+from .reference import STUDY_ACCURACY
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+COLOURS = {"simple": "#1f77b4", "sa": "#d62728", "gated": "#2ca02c"}
+
+
+def load_test_sample() -> dict[str, np.ndarray]:
+    """500 test images shipped with the package: indices into the test set, images (N, 28, 28), labels."""
+    with np.load(ASSETS / "test_sample.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def example_paths() -> list[str]:
+    return sorted(str(p) for p in (ASSETS / "examples").glob("*.png"))
+
+
+def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figure:
+    """Loss and accuracy per epoch, train (dashed) and validation (solid), several runs overlaid."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for i, (name, hist) in enumerate(histories.items()):
+        colour = COLOURS.get(name.split(" ")[0].split("-")[0], None) or f"hsl({(i * 97) % 360},60%,45%)"
+        ep = [h["epoch"] for h in hist]
+        for col, key in ((1, "loss"), (2, "acc")):
+            fig.add_trace(go.Scatter(x=ep, y=[h[f"train_{key}"] for h in hist], name=f"{name} train",
+                                     line=dict(color=colour, dash="dash"), legendgroup=name,
+                                     showlegend=col == 1, mode="lines+markers"), row=1, col=col)
+            fig.add_trace(go.Scatter(x=ep, y=[h[f"val_{key}"] for h in hist], name=f"{name} validation",
+                                     line=dict(color=colour), legendgroup=name, showlegend=col == 1,
+                                     mode="lines+markers"), row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=360, margin=dict(l=40, r=10, t=50, b=40), title=title or None,
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def confusion_figure(confusion: list[list[int]], name: str) -> go.Figure:
+    z = np.asarray(confusion)
+    fig = go.Figure(go.Heatmap(z=z, x=list(CLASSES), y=list(CLASSES), colorscale="Blues",
+                               text=z, texttemplate="%{text}",
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>"))
+    fig.update_layout(title=f"{name}: confusion matrix (rows: true class, columns: predicted)",
+                      yaxis=dict(autorange="reversed"), height=520, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def sweep_figure(sweep: dict) -> go.Figure:
+    """Probability of the upright answer against rotation angle, one line per model."""
+    fig = go.Figure()
+    for name, v in sweep.items():
+        if name == "angles":
+            continue
+        fig.add_trace(go.Scatter(x=sweep["angles"], y=v["prob"], name=f"{name}: P({v['class']})",
+                                 mode="lines+markers", line=dict(color=COLOURS.get(name)),
+                                 text=v["top"], hovertemplate="%{x}°: %{y:.2f}, top: %{text}<extra></extra>"))
+    fig.update_layout(height=300, xaxis_title="rotation (degrees)", yaxis_title="probability of upright answer",
+                      yaxis=dict(range=[0, 1.02]), margin=dict(l=40, r=10, t=20, b=40),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def metrics_markdown(meta: dict[str, dict]) -> str:
+    """Study-layout table (ours, study in brackets), intervals and McNemar sentences from checkpoints."""
+    reports = {n: m["test_metrics"] for n, m in meta.items() if m.get("test_metrics")}
+    if not reports:
+        return "No test metrics are stored in the checkpoints."
+    lines = ["### Per class, in the study's layout: ours (study's published figure)", "", study_table(reports), "",
+             "The study printed the same number as precision, recall and F1 in every cell, which real "
+             "predictions almost never give; it was most likely per-class accuracy. Ours are computed "
+             "with scikit-learn on the 10,000 test images.", "", "### Accuracy and macro-F1, 95% bootstrap intervals", "",
+             "| model | accuracy | macro-F1 | study's accuracy | trained |", "|---|---|---|---|---|"]
+    for n, r in reports.items():
+        cfg = meta[n].get("config", {})
+        lines.append(f"| {n} | {format_interval(r['accuracy'], r.get('accuracy_ci95'))} | "
+                     f"{format_interval(r['macro_f1'], r.get('macro_f1_ci95'))} | "
+                     f"{STUDY_ACCURACY.get(n, float('nan')):.4f} | {len(meta[n].get('history', []))} epochs, "
+                     f"{cfg.get('schedule', '?')} lr {cfg.get('lr', '?')}, {meta[n].get('train_time_s', 0) / 60:.0f} min |")
+    preds = {n: meta[n].get("test_predictions") for n in reports if meta[n].get("test_predictions")}
+    labels = _test_labels()
+    if len(preds) > 1 and labels is not None:
+        lines += ["", "### Is one model really better? McNemar's test on the paired test predictions", ""]
+        names = list(preds)
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                a, b = names[i], names[j]
+                t = mcnemar(labels, preds[a], preds[b])
+                lines.append("- " + describe_mcnemar(a, b, reports[a]["accuracy"], reports[b]["accuracy"], t))
+    return "\n".join(lines)
+
+
+def _test_labels() -> np.ndarray | None:
+    """All 10,000 test labels: shipped as a tiny file so the comparison needs no dataset."""
+    path = ASSETS / "test_labels.npy"
+    return np.load(path) if path.exists() else None
