@@ -12,7 +12,7 @@ from pathlib import Path
 from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint, save_result
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .models import count_macs, count_parameters, create_model, list_models
-from .train import TrainConfig, fit
+from .training import TrainConfig, fit
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .train import TrainConfig
+from .training import TrainConfig
 
 TRAIN_LOCK = threading.Lock()          # one training job for the whole server
 _STOP_FLAGS: dict[str, threading.Event] = {}

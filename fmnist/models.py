@@ -60,6 +60,12 @@ class SpatialAttention(nn.Module):
         self.last_map: torch.Tensor | None = None
         self.record = False
 
+    def reset_parameters(self) -> None:
+        # start neutral (mask 0.5 everywhere) and learn where to look; a random 7x7 kernel on the
+        # max map saturates the sigmoid at once and makes early BatchNorm statistics unreliable
+        nn.init.normal_(self.conv.weight, std=0.01)
+        nn.init.zeros_(self.conv.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
         pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)  # (N, 2, H, W)
         mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
@@ -78,6 +84,11 @@ class GatedConv(nn.Module):
         self.gate = nn.Conv2d(channels, channels, gate_kernel, padding=gate_kernel // 2)
         self.last_map: torch.Tensor | None = None
         self.record = False
+
+    def reset_parameters(self) -> None:
+        # gates start half open (as in the paper's implementations, no saturation at initialization)
+        nn.init.normal_(self.gate.weight, std=0.01)
+        nn.init.zeros_(self.gate.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = torch.sigmoid(self.gate(x))  # (N, C, H, W), how much of each feature passes
@@ -105,6 +116,8 @@ class FashionCNN(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in self.map_modules():
+            m.reset_parameters()
 
     def second_layer(self, channels: int) -> nn.Module:
         return conv_bn_relu(channels, channels)

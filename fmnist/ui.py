@@ -17,7 +17,7 @@ from .inference import ModelZoo
 from .models import list_models
 from .preprocess import MAX_FILE_BYTES, ImageError, Prepared, prepare
 from .reference import STUDY_RECIPE
-from .train import fit
+from .training import fit
 from .views import (confusion_figure, curves_figure, example_paths, load_test_sample, metrics_markdown,
                     sweep_figure)
 
@@ -264,14 +264,14 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
                         f"**{caps.max_epochs} epochs** and **{caps.max_train_images:,} training images**. "
                         "One job runs at a time; others wait in the queue. Shipped models are never overwritten.")
             with gr.Row():
-                arch = gr.Radio(SHIPPED + ["all three"], value="simple", label="architecture")
-                epochs = gr.Slider(1, caps.max_epochs, value=min(100, caps.max_epochs), step=1, label="epochs (max)")
+                arch = gr.Radio(SHIPPED + ["all three"], value="simple", label="architecture", elem_id="train-arch")
+                epochs = gr.Slider(1, caps.max_epochs, value=min(100, caps.max_epochs), step=1, label="epochs (max)", elem_id="train-epochs")
                 lr = gr.Number(3e-4, label="learning rate (AdamW)", minimum=1e-6, maximum=1.0)
                 batch = gr.Dropdown([16, 32, 64, 128, 256], value=64, label="batch size")
             with gr.Row():
                 augs = gr.CheckboxGroup(AUG_CHOICES, value=[v for _, v in AUG_CHOICES], label="augmentations")
                 n_train = gr.Slider(500, caps.max_train_images, value=caps.max_train_images, step=500,
-                                    label="training images (fewer = quicker)")
+                                    label="training images (fewer = quicker)", elem_id="train-size")
                 seed = gr.Number(0, label="seed", precision=0)
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", elem_id="start-train")

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real dataset (once per session), small splits, tiny trained models."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import fmnist  # noqa: E402
+from fmnist.data import DataNotFoundError  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dataset():
+    try:
+        return fmnist.load_fashion_mnist(download=False)
+    except DataNotFoundError as e:
+        if os.environ.get("CI"):
+            raise  # CI installs the data: its absence is a failure, not a skip
+        pytest.skip(f"Fashion-MNIST not installed: {e}")
+
+
+@pytest.fixture(scope="session")
+def small_split(dataset):
+    """600 training images (60 per class), 1,000 validation, the real test set."""
+    return fmnist.make_split(dataset, val_size=1000, seed=0, limit=600)
+
+
+@pytest.fixture(scope="session")
+def tiny_result(small_split):
+    """One short real training run shared by several tests."""
+    cfg = fmnist.TrainConfig(arch="sa", epochs=2, limit=600, val_size=1000, log_every=2, augment="none", lr=2e-3)
+    return fmnist.train(cfg, small_split)
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -1,0 +1,75 @@
+"""The app's functions through gradio_client against a launched demo, and its behaviour on broken files."""
+import shutil
+import socket
+
+import pytest
+from gradio_client import Client, handle_file
+
+import fmnist
+from fmnist.checkpoints import CHECKPOINT_DIR
+from fmnist.inference import ModelZoo
+from fmnist.views import example_paths
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    from fmnist.ui import build_demo
+
+    demo = build_demo()
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
+
+
+def test_shipped_models_load():
+    zoo = ModelZoo()
+    assert zoo.unavailable == {}, zoo.unavailable
+    assert list(zoo.models) == fmnist.list_models()
+
+
+def test_predict_api_returns_all_models(client):
+    out = client.predict(handle_file(example_paths()[1]), api_name="/predict")
+    assert set(out) == set(fmnist.list_models())
+    for probs in out.values():
+        assert set(probs) == set(fmnist.CLASSES)
+        assert abs(sum(probs.values()) - 1) < 1e-4
+
+
+def test_predict_api_rejects_a_non_image_with_a_message(client, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(handle_file(str(bad)), api_name="/predict")
+    # and the server still answers afterwards
+    assert client.predict(handle_file(example_paths()[0]), api_name="/predict")
+
+
+def test_classify_upload_gives_predictions_maps_and_preview(client):
+    out = client.predict(handle_file(example_paths()[1]), 0, False, False, None, api_name="/classify_upload")
+    preview, verdict = out[0], out[1]
+    assert preview and "say" in verdict or "disagree" in verdict
+    labels = [out[2 + 3 * i] for i in range(3)]
+    assert all(lab and lab.get("label") in fmnist.CLASSES for lab in labels)
+    sa_map, gated_map = out[2 + 3 * 1 + 1], out[2 + 3 * 2 + 1]
+    assert sa_map and gated_map
+
+
+def test_broken_checkpoints_leave_the_app_up(tmp_path):
+    shutil.copytree(CHECKPOINT_DIR / "simple", tmp_path / "simple")
+    (tmp_path / "sa").mkdir()
+    (tmp_path / "sa" / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{broken")
+    zoo = ModelZoo(checkpoint_dir=tmp_path)  # gated is missing altogether
+    assert list(zoo.models) == ["simple"]
+    assert "truncated" in zoo.unavailable["sa"]
+    assert "no checkpoint" in zoo.unavailable["gated"]
+    from fmnist.ui import build_demo
+
+    build_demo(zoo)  # builds, with the two marked unavailable
+    assert set(zoo.predict_json(example_paths()[0])) == {"simple"}

@@ -1,0 +1,122 @@
+"""The app in headless Chromium (Debian's, driven by playwright): draw, train, read the metrics.
+
+Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/*.png from this run.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = ROOT / "docs" / "screenshots"
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(dataset, tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "FMNIST_MAX_EPOCHS": "5", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path_factory.mktemp("app") / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1700})
+        pg.goto(app_url)
+        pg.wait_for_selector("#sketch canvas", timeout=30_000)
+        yield pg
+        browser.close()
+
+
+def _shot(pg, name):
+    path = (SHOTS if os.environ.get("UPDATE_SCREENSHOTS") else ROOT / "runs" / "screenshots") / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(path), full_page=True)
+
+
+def _stroke(pg, points):
+    pg.mouse.move(*points[0])
+    pg.mouse.down()
+    for q in points[1:]:
+        pg.mouse.move(*q, steps=10)
+    pg.mouse.up()
+
+
+def test_draw_and_see_three_predictions(page):
+    # the brush is selected on load: drawing works without hunting for the Brush button
+    page.wait_for_function("() => document.querySelector('#sketch button[aria-label=Brush]')?.className.includes('highlight')",
+                           timeout=15_000)
+    box = page.locator("#sketch canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    h = box["height"] * 0.35
+    for dx in (-8, 0, 8):  # a trouser: two legs and a waistband
+        _stroke(page, [(cx - 25 + dx, cy - h), (cx - 45 + dx, cy + h)])
+        _stroke(page, [(cx + 25 + dx, cy - h), (cx + 45 + dx, cy + h)])
+    _stroke(page, [(cx - 32, cy - h), (cx + 32, cy - h)])
+    for slot in ("simple", "sa", "gated"):
+        page.wait_for_function(
+            f"() => /\\d+%/.test(document.querySelector('#label-{slot}')?.innerText || '')", timeout=30_000)
+    text = page.inner_text("#verdict")
+    assert "say" in text or "disagree" in text
+    _shot(page, "sketch")
+
+
+def test_train_tiny_run_and_watch_the_curve(page):
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-arch").get_by_text("sa", exact=True).click()
+    for elem, value in (("#train-epochs", "2"), ("#train-size", "500")):
+        box = page.locator(f"{elem} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.click("#start-train")
+    # the curve appears after the first epoch, then the job finishes with a checkpoint to download
+    page.wait_for_function("() => document.querySelector('#train-curves .js-plotly-plot, #train-curves .plotly')",
+                           timeout=240_000)
+    page.wait_for_function("() => /finished|stopped/.test(document.querySelector('#train-progress').innerText)",
+                           timeout=240_000)
+    assert "epoch" in page.inner_text("#train-progress") or "Training" in page.inner_text("#train-progress")
+    _shot(page, "train")
+
+
+def test_metrics_tab(page):
+    page.get_by_role("tab", name="Metrics & attention").click()
+    page.wait_for_selector("text=McNemar", timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('#debug-gallery img').length > 5", timeout=30_000)
+    assert "simple_Precision" in page.content()
+    _shot(page, "metrics")

@@ -1,0 +1,60 @@
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run(*args, timeout=600):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "fmnist", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def test_help_on_every_command():
+    for cmd in ([], ["train"], ["evaluate"], ["models"]):
+        p = run(*cmd, "--help")
+        assert p.returncode == 0 and "usage" in p.stdout
+
+
+def test_train_then_evaluate_json(dataset, tmp_path):
+    out = tmp_path / "gated.safetensors"
+    p = run("train", "--arch", "gated", "--epochs", "1", "--limit", "500", "--out", str(out), "--quiet",
+            "--tensorboard", str(tmp_path / "tb"))
+    assert p.returncode == 0, p.stderr
+    assert "test accuracy" in p.stdout and str(out) in p.stdout
+    assert any((tmp_path / "tb").iterdir())
+    import fmnist
+
+    model = fmnist.load_model(out)
+    assert model.arch == "gated"
+    p = run("evaluate", "--models", str(out), "--json", "--no-tta")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)["gated"]
+    assert set(report["per_class"]) == set(fmnist.CLASSES)
+    assert set(report["per_class"]["Bag"]) == {"precision", "recall", "f1", "support"}
+    assert 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1
+    # evaluate reports exactly what the loaded model computes
+    from fmnist.evaluate import predict_proba
+
+    ds = fmnist.load_fashion_mnist()
+    acc = (predict_proba(model, ds.test_images).argmax(1) == ds.test_labels.numpy()).mean()
+    assert report["accuracy"] == acc
+
+
+def test_refuses_to_overwrite_shipped_checkpoints():
+    p = run("train", "--arch", "simple", "--epochs", "1", "--limit", "100", "--out", "checkpoints/simple")
+    assert p.returncode == 2 and "shipped" in p.stderr
+
+
+def test_bad_checkpoint_is_a_message_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"junk")
+    p = run("evaluate", "--models", str(bad), "--json")
+    assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_models_lists_parameters():
+    p = run("models")
+    assert p.returncode == 0 and "GatedCNN" in p.stdout and "SpatialAttentionCNN" in p.stdout

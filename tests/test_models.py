@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+import fmnist
+from fmnist.models import count_macs, count_parameters
+
+
+@pytest.mark.parametrize("name", fmnist.list_models())
+def test_forward_shape_finite_and_gradients(name):
+    torch.manual_seed(0)
+    model = fmnist.create_model(name)
+    x = torch.rand(4, 1, 28, 28)
+    logits = model(x)
+    assert logits.shape == (4, 10)
+    assert torch.isfinite(logits).all()
+    logits.logsumexp(1).sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None for g in grads)
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+@pytest.mark.parametrize("name", fmnist.list_models())
+def test_spatial_maps_shape_and_range(name):
+    model = fmnist.create_model(name).eval()
+    maps = model.spatial_maps(torch.rand(3, 1, 28, 28))
+    if name == "simple":
+        assert maps == []
+        return
+    assert [tuple(m.shape) for m in maps] == [(3, 28, 28), (3, 14, 14), (3, 7, 7)]
+    for m in maps:
+        assert m.min() >= 0 and m.max() <= 1
+    # recording is switched off again afterwards
+    assert all(not mod.record and mod.last_map is None for mod in model.map_modules())
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(ValueError, match="simple, sa, gated"):
+        fmnist.create_model("resnet")
+
+
+def test_models_are_comparable_in_size():
+    params = {n: count_parameters(fmnist.create_model(n)) for n in fmnist.list_models()}
+    macs = {n: count_macs(fmnist.create_model(n)) for n in fmnist.list_models()}
+    assert max(params.values()) / min(params.values()) < 1.2, params
+    assert max(macs.values()) / min(macs.values()) < 1.2, macs
+
+
+def test_normalization_is_inside_the_model():
+    """Raw [0, 1] input: a blank image and a bright one give different, finite answers."""
+    model = fmnist.create_model("simple").eval()
+    with torch.no_grad():
+        a, b = model(torch.zeros(1, 1, 28, 28)), model(torch.ones(1, 1, 28, 28))
+    assert not torch.allclose(a, b)
+
+
+def test_width_option_changes_capacity():
+    small = count_parameters(fmnist.create_model("gated", widths=(8, 16, 32)))
+    assert small < count_parameters(fmnist.create_model("gated"))

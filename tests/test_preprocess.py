@@ -1,0 +1,132 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from fmnist.preprocess import ImageError, prepare, read_image, render_as_upload
+
+
+def _check(p):
+    assert p.tensor.shape == (1, 1, 28, 28) and p.tensor.dtype == torch.float32
+    assert torch.isfinite(p.tensor).all() and p.tensor.min() >= 0 and p.tensor.max() <= 1
+    assert p.preview.shape == (28, 28) and p.preview.dtype == np.uint8
+
+
+def _trouser_canvas(size=800, width=22, background=(255, 255, 255, 255)):
+    img = Image.new("RGBA", (size, size), background)
+    d = ImageDraw.Draw(img)
+    d.line([(330, 150), (280, 650)], fill=(0, 0, 0, 255), width=width)
+    d.line([(470, 150), (520, 650)], fill=(0, 0, 0, 255), width=width)
+    d.line([(330, 150), (470, 150)], fill=(0, 0, 0, 255), width=width)
+    return np.asarray(img)
+
+
+@pytest.mark.parametrize("background", [(255, 255, 255, 255), (0, 0, 0, 0)], ids=["opaque-white", "transparent"])
+def test_sketchpad_dict_both_gradio_variants(background):
+    comp = _trouser_canvas(background=background)
+    value = {"background": None, "layers": [comp], "composite": comp}
+    p = prepare(value)
+    _check(p)
+    # black ink becomes bright strokes on black, filling the frame vertically
+    assert p.preview[0].max() > 0 or p.preview[1].max() > 0
+    assert p.preview.mean() > 10 and p.preview[:, 0].max() < 250
+    assert "inverted" in " ".join(p.notes)
+
+
+def test_sketchpad_without_composite_uses_layers():
+    layer = _trouser_canvas(background=(0, 0, 0, 0))
+    p = prepare({"background": None, "layers": [layer], "composite": None})
+    _check(p)
+    assert p.preview.mean() > 10
+
+
+def test_thin_strokes_survive_shrinking():
+    thin = prepare({"composite": _trouser_canvas(width=6)})
+    assert "thin strokes thickened" in thin.notes
+    # both legs still visible as separate bright columns in the middle row
+    row = thin.preview[14].astype(int)
+    bright = row > 100
+    assert bright.sum() >= 2 and np.diff(bright.astype(int)).clip(0).sum() >= 2
+
+
+def test_upload_of_a_dataset_image_round_trips(dataset):
+    img = dataset.test_images[0].numpy()
+    p = prepare(render_as_upload(img))
+    _check(p)
+    corr = np.corrcoef(p.preview.ravel().astype(float), img.ravel().astype(float))[0, 1]
+    assert corr > 0.85
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16", "LA", "CMYK", "1", "F"])
+def test_any_pil_mode(mode):
+    base = Image.new("L", (90, 60), 255)
+    ImageDraw.Draw(base).rectangle([20, 10, 70, 50], fill=0)
+    if mode == "I;16":
+        img = Image.fromarray((np.asarray(base).astype(np.uint16) * 257))
+    elif mode == "F":
+        img = Image.fromarray(np.asarray(base).astype(np.float32) / 255)
+    else:
+        img = base.convert(mode)
+    p = prepare(img)
+    _check(p)
+    # the aspect ratio is kept: a 50x40 box fills the width but not the height
+    rows_lit = (p.preview > 128).any(1).sum()
+    cols_lit = (p.preview > 128).any(0).sum()
+    assert cols_lit >= 26 and rows_lit < cols_lit
+
+
+def test_dark_garment_on_light_photo_is_inverted_and_centred():
+    photo = Image.new("RGB", (640, 480), (235, 235, 230))
+    ImageDraw.Draw(photo).ellipse([400, 50, 600, 400], fill=(40, 30, 30))  # off-centre, right side
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=80)
+    p = prepare(buf.getvalue())
+    _check(p)
+    assert p.preview[14, 14] > 200 and p.preview[0, 0] < 30
+    cols = np.flatnonzero((p.preview > 100).any(0))
+    assert abs((cols[0] + cols[-1]) / 2 - 13.5) <= 2  # centred
+
+
+@pytest.mark.parametrize("bad,message", [
+    (b"", "empty"),
+    (b"this is text, not a picture", "not an image"),
+    (None, "No image"),
+])
+def test_bad_inputs_raise_image_error(bad, message):
+    with pytest.raises(ImageError, match=message):
+        prepare(bad)
+
+
+def test_blank_and_transparent_images_are_refused():
+    for img in (Image.new("RGB", (100, 100), "white"), Image.new("RGBA", (100, 100), (0, 0, 0, 0)),
+                Image.new("L", (50, 50), 0)):
+        with pytest.raises(ImageError, match="blank"):
+            prepare(img)
+
+
+def test_truncated_png_is_refused():
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 200), "red").save(buf, "PNG")
+    with pytest.raises(ImageError, match="damaged|not an image"):
+        prepare(buf.getvalue()[:60])
+
+
+def test_arrays_of_any_dtype():
+    a = np.zeros((40, 30), bool)
+    a[5:35, 10:20] = True
+    for arr in (a, a.astype(np.uint8) * 255, a.astype(np.uint16) * 4000, a.astype(np.float64),
+                np.where(a, np.inf, np.nan), np.stack([a * 200] * 3, -1).astype(np.uint8)):
+        try:
+            _check(prepare(arr))
+        except ImageError:
+            pass  # a clear refusal is fine; anything else is not
+    with pytest.raises(ImageError, match="shape"):
+        prepare(np.zeros((4, 4, 4, 4)))
+
+
+def test_read_image_composites_alpha_over_white():
+    rgba = np.zeros((10, 10, 4), np.uint8)  # transparent black
+    grey = read_image(Image.fromarray(rgba, "RGBA"))
+    assert np.allclose(grey, 1.0)

@@ -1,0 +1,100 @@
+import threading
+
+import pytest
+import torch
+
+import fmnist
+from fmnist.training import TrainConfig, fit, lr_factor
+
+
+def _cfg(**kw):
+    base = dict(arch="simple", epochs=2, limit=600, val_size=1000, log_every=2, evaluate_test=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_defaults_are_the_study_recipe():
+    c = TrainConfig()
+    assert (c.lr, c.batch_size, c.epochs, c.augment, c.label_smoothing) == (3e-4, 64, 100, "seed", 0.0)
+
+
+def test_fit_emits_events_and_lowers_the_loss(tiny_result, small_split):
+    events = list(fit(_cfg(arch="gated", epochs=3, augment="none"), small_split))
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 3 and "step" in kinds
+    step = next(e for e in events if e["event"] == "step")
+    for key in ("loss", "acc", "lr", "images_per_sec", "eta_s", "progress", "epoch", "step"):
+        assert key in step
+    epochs = [e for e in events if e["event"] == "epoch"]
+    for key in ("train_loss", "val_loss", "val_acc", "lr", "images_per_sec", "eta_s"):
+        assert key in epochs[0]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    assert epochs[-1]["val_acc"] > 0.3  # well above chance (0.1) after 3 short epochs
+    result = events[-1]["result"]
+    assert result.status == "completed" and len(result.history) == 3
+    # the shared fixture ran with test evaluation on
+    assert tiny_result.test_metrics["n"] == 10_000 and 0.1 < tiny_result.test_metrics["accuracy"] <= 1
+
+
+def test_stop_yields_a_valid_labelled_partial_result(small_split):
+    stop = threading.Event()
+    events = []
+    for e in fit(_cfg(epochs=5), small_split, stop=stop):
+        events.append(e)
+        if e["event"] == "epoch":
+            stop.set()  # stop during epoch 2
+    end = events[-1]
+    assert end["event"] == "end" and end["status"] == "stopped"
+    r = end["result"]
+    assert "partial" in r.label and len(r.history) == 1
+    assert torch.isfinite(r.model(torch.rand(2, 1, 28, 28))).all()
+    assert 0 <= r.val_metrics["val_acc"] <= 1
+
+
+def test_stop_before_the_first_epoch_still_gives_a_model(small_split):
+    stop = threading.Event()
+    stop.set()
+    r = list(fit(_cfg(), small_split, stop=stop))[-1]["result"]
+    assert r.status == "stopped" and r.history == [] and r.steps == 0
+    assert r.model(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_same_seed_same_run_on_cpu(small_split):
+    a = fmnist.train(_cfg(epochs=1, bf16=False), small_split)
+    b = fmnist.train(_cfg(epochs=1, bf16=False), small_split)
+    c = fmnist.train(_cfg(epochs=1, bf16=False, seed=1), small_split)
+    assert a.history[0]["train_loss"] == b.history[0]["train_loss"]
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert a.history[0]["train_loss"] != c.history[0]["train_loss"]
+
+
+def test_resume_continues_the_history(small_split, tmp_path):
+    first = fmnist.train(_cfg(epochs=1), small_split)
+    path = fmnist.save_result(first, tmp_path / "first.safetensors")
+    resumed = fmnist.train(_cfg(epochs=2, resume=str(path)), small_split)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert resumed.history[0] == first.history[0]
+
+
+def test_time_budget_ends_training(small_split):
+    r = fmnist.train(_cfg(epochs=50, time_budget_s=1.0, schedule="cosine"), small_split)
+    assert r.status == "time_budget" and len(r.history) < 50
+
+
+def test_schedules():
+    assert lr_factor("constant", 0.7) == 1.0
+    assert lr_factor("cosine", 0.0) == pytest.approx(1.0) and lr_factor("cosine", 1.0) == pytest.approx(0.0)
+    assert lr_factor("cosine", 0.5) == pytest.approx(0.5)
+    assert lr_factor("onecycle", 0.0) == pytest.approx(1 / 25) and lr_factor("onecycle", 0.3) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="cosine"):
+        lr_factor("exp", 0.1)
+
+
+def test_bf16_is_detected_not_assumed(monkeypatch, small_split):
+    from fmnist import training as tr
+
+    monkeypatch.setattr(tr, "cpu_supports_bf16", lambda: False)
+    start = next(iter(fit(_cfg(), small_split)))
+    assert start["bf16"] is False and start["channels_last"] is False
+    with pytest.raises(RuntimeError, match="bf16"):
+        next(iter(fit(_cfg(bf16=True), small_split)))

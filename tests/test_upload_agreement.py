@@ -1,0 +1,28 @@
+"""Real test images re-rendered as a user would upload them give the same answer as the originals."""
+import numpy as np
+import pytest
+import torch
+
+import fmnist
+from fmnist.data import to_float
+from fmnist.preprocess import prepare, render_as_upload
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", fmnist.list_models())
+def test_uploads_agree_with_the_original_28x28(dataset, name):
+    model = fmnist.load_model(name)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(10_000, 300, replace=False)
+    originals = dataset.test_images[idx]
+    with torch.no_grad():
+        direct = model(to_float(originals)).argmax(1)
+        batch = []
+        for k, img in enumerate(originals.numpy()):
+            data = render_as_upload(img, scale=int(rng.integers(3, 12)), canvas=int(rng.integers(380, 600)),
+                                    offset=(int(rng.integers(-40, 40)), int(rng.integers(-40, 40))),
+                                    jpeg_quality=int(rng.integers(60, 95)))
+            batch.append(prepare(data).tensor)
+        via_upload = model(torch.cat(batch)).argmax(1)
+    agreement = (direct == via_upload).float().mean().item()
+    assert agreement >= 0.95, f"{name}: only {agreement:.1%} of uploads agree with the original image"
