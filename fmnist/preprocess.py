@@ -86,7 +86,7 @@ def _from_array(arr: np.ndarray) -> np.ndarray:
         top = 255 if arr.max(initial=0) <= 255 and arr.dtype.itemsize == 1 else max(float(arr.max()), 1.0)
         x = np.clip(arr.astype(np.float64), 0, min(top, info.max)) / top
     else:
-        x = arr.astype(np.float64)
+        x = np.clip(arr.astype(np.float64), -1e300, 1e300)  # so that hi - lo below cannot overflow
         finite = np.isfinite(x)
         if not finite.any():
             raise ImageError("The image has no valid pixel values (all NaN or infinite).")
@@ -186,12 +186,14 @@ def prepare(source, size: int = 28) -> Prepared:
         notes.append("light background: inverted to the dataset's bright-on-black")
     else:
         x = grey.copy()
-    x = np.clip((x - bg) / max(1e-6, 1 - bg), 0, 1)
+    x = np.nan_to_num(np.clip((x - bg) / max(1e-6, 1 - bg), 0, 1))
     peak = float(x.max())
     if peak < 0.08:
         raise ImageError("The image looks blank: nothing stands out from the background.")
     mask = x > max(0.1 * peak, 0.04)
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        raise ImageError("The image looks blank: nothing stands out from the background.")
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     x, mask = x[top:bottom, left:right], mask[top:bottom, left:right]
     side = max(x.shape)

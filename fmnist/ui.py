@@ -265,12 +265,15 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
                         "One job runs at a time; others wait in the queue. Shipped models are never overwritten.")
             with gr.Row():
                 arch = gr.Radio(SHIPPED + ["all three"], value="simple", label="architecture", elem_id="train-arch")
-                epochs = gr.Slider(1, caps.max_epochs, value=min(100, caps.max_epochs), step=1, label="epochs (max)", elem_id="train-epochs")
+                # a slider needs min < max: with a cap of 1 the range shows 2 and jobs.plan() caps it
+                epochs = gr.Slider(1, max(2, caps.max_epochs), value=min(100, caps.max_epochs), step=1, label="epochs (max)", elem_id="train-epochs")
                 lr = gr.Number(3e-4, label="learning rate (AdamW)", minimum=1e-6, maximum=1.0)
                 batch = gr.Dropdown([16, 32, 64, 128, 256], value=64, label="batch size")
             with gr.Row():
                 augs = gr.CheckboxGroup(AUG_CHOICES, value=[v for _, v in AUG_CHOICES], label="augmentations")
-                n_train = gr.Slider(500, caps.max_train_images, value=caps.max_train_images, step=500,
+                n_min = min(500, max(100, caps.max_train_images // 2))
+                n_train = gr.Slider(n_min, max(n_min + 100, caps.max_train_images), value=caps.max_train_images,
+                                    step=100,
                                     label="training images (fewer = quicker)", elem_id="train-size")
                 seed = gr.Number(0, label="seed", precision=0)
             with gr.Row():

@@ -1,0 +1,57 @@
+"""Time to accuracy: wall time from a cold start until the validation accuracy first reaches the study's
+test accuracy (0.893), read from the per-epoch history stored in each checkpoint (elapsed_s), or from
+a fresh run with --train (one architecture at a time, stops at the target or after --max-minutes).
+
+    python bench/time_to_accuracy.py [checkpoints...]          # from stored histories
+    python bench/time_to_accuracy.py --train --max-minutes 10   # fresh runs with the release recipe
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fmnist.checkpoints import load_checkpoint  # noqa: E402
+from fmnist.models import list_models  # noqa: E402
+from fmnist.training import TrainConfig, fit  # noqa: E402
+
+TARGET = 0.893
+
+
+def from_history(history: list[dict]) -> tuple[float | None, int | None]:
+    for h in history:
+        if h["val_acc"] >= TARGET:
+            return h["elapsed_s"], h["epoch"]
+    return None, None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="*", default=list_models())
+    p.add_argument("--train", action="store_true")
+    p.add_argument("--max-minutes", type=float, default=10)
+    a = p.parse_args()
+    print(f"| model | reached val acc {TARGET} after | epoch | best val acc seen |\n|---|---|---|---|")
+    for name in (list_models() if a.train else a.checkpoints):
+        if a.train:
+            stop = threading.Event()
+            cfg = TrainConfig(arch=name, epochs=200, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
+                              label_smoothing=0.1, ema=0.999, time_budget_s=a.max_minutes * 60, evaluate_test=False)
+            history = []
+            for ev in fit(cfg, stop=stop):
+                if ev["event"] == "epoch":
+                    history.append(ev)
+                    if ev["val_acc"] >= TARGET:
+                        stop.set()
+        else:
+            history = load_checkpoint(name).meta["history"]
+        t, ep = from_history(history)
+        best = max((h["val_acc"] for h in history), default=float("nan"))
+        when = f"{t / 60:.1f} min" if t is not None else f"not reached in {history[-1]['elapsed_s'] / 60:.1f} min" if history else "-"
+        print(f"| {name} | {when} | {ep or '-'} | {best:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
