@@ -1,0 +1,44 @@
+"""Server-side training rules: caps from the environment, plans, stop flags, output folder."""
+import pytest
+
+from fmnist import jobs
+
+
+def test_caps_from_environment(monkeypatch):
+    monkeypatch.setenv("FMNIST_MAX_EPOCHS", "3")
+    monkeypatch.setenv("FMNIST_MAX_TRAIN_IMAGES", "1000")
+    caps = jobs.Caps.from_env()
+    assert (caps.max_epochs, caps.max_train_images) == (3, 1000)
+    monkeypatch.setenv("FMNIST_MAX_EPOCHS", "lots")
+    assert jobs.Caps.from_env().max_epochs == 100  # unreadable: the default, not a crash
+
+
+def test_plan_clamps_to_caps_and_says_so():
+    cfgs, notes = jobs.plan(["simple", "sa"], 50, 3e-4, 64, ["hflip"], 55_000, 1, jobs.Caps(5, 2000))
+    assert [c.arch for c in cfgs] == ["simple", "sa"]
+    assert all(c.epochs == 5 and c.limit == 2000 and c.augment == ("hflip",) and c.seed == 1 for c in cfgs)
+    assert any("epochs capped" in n for n in notes) and any("images capped" in n for n in notes)
+    full, notes = jobs.plan(["gated"], 2, 3e-4, 64, [], 55_000, 0, jobs.Caps(100, 55_000))
+    assert full[0].limit is None and notes == []
+
+
+def test_plan_refuses_bad_values():
+    with pytest.raises(ValueError, match="learning rate"):
+        jobs.plan(["simple"], 1, 5.0, 64, [], 1000, 0)
+    with pytest.raises(ValueError, match="batch size"):
+        jobs.plan(["simple"], 1, 3e-4, 7, [], 1000, 0)
+
+
+def test_stop_flags_are_per_session():
+    a = jobs.stop_flag("alice")
+    b = jobs.stop_flag("bob")
+    assert jobs.request_stop("alice") and a.is_set() and not b.is_set()
+    jobs.release("alice")
+    assert not jobs.request_stop("alice")
+    jobs.release("bob")
+
+
+def test_output_path_stays_in_the_app_folder():
+    p = jobs.output_path("../../etc/passwd", "simple-1")
+    assert p.resolve().is_relative_to(jobs.OUTPUT_DIR.resolve())
+    assert "checkpoints" not in str(p)
