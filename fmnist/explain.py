@@ -32,24 +32,16 @@ def overlay(image28: np.ndarray, heat: np.ndarray, size: int = 168, alpha: float
 
 
 def grad_cam(model: FashionCNN, x: torch.Tensor, target: int | None = None) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) on the last stage before pooling: (7, 7) in [0, 1] for x (1, 1, 28, 28)."""
-    layer = model.stages[-1][1]
-    store = {}
-    h1 = layer.register_forward_hook(lambda m, i, o: store.__setitem__("act", o))
-    h2 = layer.register_full_backward_hook(lambda m, gi, go: store.__setitem__("grad", go[0]))
-    try:
-        model.eval()
-        with torch.enable_grad():
-            xg = x.clone().requires_grad_(True)  # a leaf that needs grad so backward hooks fire
-            logits = model(xg)
-            cls = int(logits.argmax(1)) if target is None else target
-            model.zero_grad(set_to_none=True)
-            logits[0, cls].backward()
-    finally:
-        h1.remove()
-        h2.remove()
-    weights = store["grad"].mean((2, 3), keepdim=True)  # (1, C, 1, 1)
-    cam = F.relu((weights * store["act"]).sum(1))[0].detach()  # (7, 7)
+    """Grad-CAM (Selvaraju et al. 2017) on the last stage before pooling: (7, 7) in [0, 1] for x (1, 1, 28, 28).
+
+    No hooks: the activation comes from forward_with_activation, so concurrent calls are independent."""
+    model.eval()
+    with torch.enable_grad():
+        logits, act = model.forward_with_activation(x)
+        cls = int(logits.argmax(1)) if target is None else target
+        (grad,) = torch.autograd.grad(logits[0, cls], act)
+    weights = grad.mean((2, 3), keepdim=True)  # (1, C, 1, 1)
+    cam = F.relu((weights * act).sum(1))[0].detach()  # (7, 7)
     top = float(cam.max())
     return (cam / top).numpy() if top > 0 else cam.numpy()
 

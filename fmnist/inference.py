@@ -1,7 +1,6 @@
 """The adapter between models and any front end: load what is there, predict with all, explain."""
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +67,6 @@ class ModelZoo:
         self.models: dict[str, FashionCNN] = {}
         self.meta: dict[str, dict] = {}
         self.unavailable: dict[str, str] = {}
-        self._lock = threading.Lock()  # Grad-CAM's hooks and backward are not safe to interleave on one model
         for name in names or list_models():
             src = Path(checkpoint_dir) / name if checkpoint_dir else name
             try:
@@ -104,10 +102,9 @@ class ModelZoo:
             pred = ModelPrediction(name=name, probs={c: float(v) for c, v in zip(CLASSES, p)},
                                    top=CLASSES[int(p.argmax())], confidence=float(p.max()))
             if explain:
-                with self._lock:
-                    own = own_map(model, x)
-                    pred.own_map = overlay(shown, own) if own is not None else None
-                    pred.grad_cam = overlay(shown, grad_cam(model, x, int(p.argmax())))
+                own = own_map(model, x)
+                pred.own_map = overlay(shown, own) if own is not None else None
+                pred.grad_cam = overlay(shown, grad_cam(model, x, int(p.argmax())))
             result.predictions[name] = pred
         return result
 

@@ -18,6 +18,7 @@ baseline has none and returns an empty list.
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import torch
@@ -27,6 +28,14 @@ import torch.nn.functional as F
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
 
 _REGISTRY: dict[str, Callable[..., "FashionCNN"]] = {}
+# Maps are collected per thread, so concurrent requests to one shared model never see each other's maps.
+_recording = threading.local()
+
+
+def _record(mask: torch.Tensor) -> None:
+    maps = getattr(_recording, "maps", None)
+    if maps is not None:
+        maps.append(mask.detach().float())
 
 
 def register_model(name: str):
@@ -57,8 +66,6 @@ class SpatialAttention(nn.Module):
     def __init__(self, kernel_size: int = 7):
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
-        self.last_map: torch.Tensor | None = None
-        self.record = False
 
     def reset_parameters(self) -> None:
         # start neutral (mask 0.5 everywhere) and learn where to look; a random 7x7 kernel on the
@@ -69,8 +76,7 @@ class SpatialAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
         pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)  # (N, 2, H, W)
         mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
-        if self.record:
-            self.last_map = mask[:, 0].detach().float()
+        _record(mask[:, 0])
         return x * mask
 
 
@@ -82,8 +88,6 @@ class GatedConv(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(channels)
         self.gate = nn.Conv2d(channels, channels, gate_kernel, padding=gate_kernel // 2)
-        self.last_map: torch.Tensor | None = None
-        self.record = False
 
     def reset_parameters(self) -> None:
         # gates start half open (as in the paper's implementations, no saturation at initialization)
@@ -92,8 +96,7 @@ class GatedConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = torch.sigmoid(self.gate(x))  # (N, C, H, W), how much of each feature passes
-        if self.record:
-            self.last_map = g.detach().float().mean(1)
+        _record(g.mean(1))
         return F.relu(x + self.bn(self.conv(x)) * g)
 
 
@@ -139,20 +142,27 @@ class FashionCNN(nn.Module):
         return self.forward_head(self.forward_features(x))  # (N, num_classes)
 
     def map_modules(self) -> list[nn.Module]:
-        return [m for m in self.modules() if hasattr(m, "record")]
+        return [m for m in self.modules() if isinstance(m, (SpatialAttention, GatedConv))]
 
     @torch.no_grad()
     def spatial_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The model's own maps, one (N, H, W) in [0, 1] per stage (attention for sa, gates for gated)."""
-        mods = self.map_modules()
-        for m in mods:
-            m.record = True
+        _recording.maps = []
         try:
             self(x)
-            return [m.last_map for m in mods]
+            return _recording.maps
         finally:
-            for m in mods:
-                m.record, m.last_map = False, None
+            _recording.maps = None
+
+    def forward_with_activation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the last stage's activation before pooling, (N, C, 7, 7): what Grad-CAM weighs."""
+        x = (x - self.mean) / self.std
+        for stage in self.stages[:-1]:
+            x = stage(x)
+        *body, pool = self.stages[-1]
+        for layer in body:
+            x = layer(x)
+        return self.forward_head(pool(x)), x
 
 
 @register_model("simple")

@@ -30,8 +30,42 @@ def test_spatial_maps_shape_and_range(name):
     assert [tuple(m.shape) for m in maps] == [(3, 28, 28), (3, 14, 14), (3, 7, 7)]
     for m in maps:
         assert m.min() >= 0 and m.max() <= 1
-    # recording is switched off again afterwards
-    assert all(not mod.record and mod.last_map is None for mod in model.map_modules())
+    assert len(model.map_modules()) == 3
+
+
+def test_maps_are_per_thread():
+    """Two threads asking one shared model for maps of different images each get their own."""
+    import threading
+
+    model = fmnist.create_model("gated").eval()
+    a, b = torch.zeros(1, 1, 28, 28), torch.rand(1, 1, 28, 28)
+    expected = {0: model.spatial_maps(a)[0], 1: model.spatial_maps(b)[0]}
+    errors = []
+
+    def worker(k, x):
+        for _ in range(30):
+            if not torch.equal(model.spatial_maps(x)[0], expected[k]):
+                errors.append(k)
+
+    threads = [threading.Thread(target=worker, args=(k, x)) for k, x in ((0, a), (1, b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_grad_cam_range_and_shape():
+    from fmnist.explain import grad_cam
+
+    model = fmnist.create_model("sa").eval()
+    cam = grad_cam(model, torch.rand(1, 1, 28, 28))
+    assert cam.shape == (7, 7) and cam.min() >= 0 and cam.max() <= 1
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        logits, act = model.forward_with_activation(x)
+        assert torch.allclose(logits, model(x), atol=1e-6)
+    assert act.shape == (2, 128, 7, 7)
 
 
 def test_unknown_model_names_the_choices():
