@@ -50,18 +50,27 @@ def app_url(dataset, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser(app_url):
     if not os.path.exists(CHROMIUM):
         pytest.fail("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1700})
-        pg.goto(app_url)
-        pg.wait_for_selector("#sketch canvas", timeout=30_000)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1700})
+    pg.goto(url)
+    pg.wait_for_selector("#sketch canvas", timeout=30_000)
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    return _open(browser, app_url)
 
 
 def _shot(pg, name):
@@ -97,14 +106,18 @@ def test_draw_and_see_three_predictions(page):
     _shot(page, "sketch")
 
 
-def test_train_tiny_run_and_watch_the_curve(page):
+def _start_training(page, arch, epochs, images):
     page.get_by_role("tab", name="Train").click()
-    page.locator("#train-arch").get_by_text("sa", exact=True).click()
-    for elem, value in (("#train-epochs", "2"), ("#train-size", "500")):
+    page.locator("#train-arch").get_by_text(arch, exact=True).click()
+    for elem, value in (("#train-epochs", str(epochs)), ("#train-size", str(images))):
         box = page.locator(f"{elem} input[type=number]")
         box.fill(value)
         box.press("Enter")
     page.click("#start-train")
+
+
+def test_train_tiny_run_and_watch_the_curve(page):
+    _start_training(page, "sa", 2, 500)
     # the curve appears after the first epoch, then the job finishes with a checkpoint to download
     page.wait_for_function("() => document.querySelector('#train-curves .js-plotly-plot, #train-curves .plotly')",
                            timeout=240_000)
@@ -120,3 +133,17 @@ def test_metrics_tab(page):
     page.wait_for_function("() => document.querySelectorAll('#debug-gallery img').length > 5", timeout=30_000)
     assert "simple_Precision" in page.content()
     _shot(page, "metrics")
+
+
+def test_closing_the_tab_mid_training_frees_the_slot(browser, app_url):
+    first = _open(browser, app_url)
+    _start_training(first, "gated", 5, 55000)  # minutes of work if nobody stopped it
+    first.wait_for_function("() => /step/.test(document.querySelector('#train-progress').innerText)", timeout=60_000)
+    first.close()
+    second = _open(browser, app_url)
+    _start_training(second, "simple", 1, 500)
+    # only possible within this time if the abandoned job ended and released the one training slot
+    second.wait_for_function("() => /finished/.test(document.querySelector('#train-progress').innerText)",
+                             timeout=90_000)
+    assert "Another training job" not in second.inner_text("#train-progress")
+    second.close()
