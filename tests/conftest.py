@@ -1,6 +1,10 @@
 """Shared fixtures: the real dataset (once per session), small splits, tiny trained models."""
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,3 +43,27 @@ def tiny_result(small_split):
 @pytest.fixture(autouse=True)
 def _few_threads():
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(env: dict, stdout=subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on a free local port, as a user would start it; returns once it answers."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **env}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}")
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("app.py did not answer within 2 minutes")

@@ -1,20 +1,14 @@
 """The app's functions through gradio_client against a launched demo, and its behaviour on broken files."""
 import shutil
-import socket
 
 import pytest
 from gradio_client import Client, handle_file
 
 import fmnist
+from conftest import free_port
 from fmnist.checkpoints import CHECKPOINT_DIR
 from fmnist.inference import ModelZoo
 from fmnist.views import example_paths
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +16,7 @@ def client():
     from fmnist.ui import build_demo
 
     demo = build_demo()
-    port = _free_port()
+    port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     demo.close()

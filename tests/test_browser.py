@@ -4,15 +4,10 @@ Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/*.png from this run.
 """
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, start_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -22,28 +17,10 @@ SHOTS = ROOT / "docs" / "screenshots"
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(dataset, tmp_path_factory):
-    port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "FMNIST_MAX_EPOCHS": "5", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path_factory.mktemp("app") / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}")
-            time.sleep(0.5)
+    proc, url = start_app({"FMNIST_MAX_EPOCHS": "5", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}, log)
     yield url
     proc.terminate()
     proc.wait(timeout=20)

@@ -2,11 +2,9 @@
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 import fmnist
-from conftest import ROOT
+from conftest import ROOT, start_app
 from fmnist.preprocess import ImageError, prepare
 from fmnist.views import example_paths
 
@@ -87,12 +85,6 @@ def bad_files(tmp_path):
     }
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_mb(pid: int) -> float:
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS"):
@@ -102,19 +94,7 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "FMNIST_MAX_EPOCHS": "1",
-           "FMNIST_MAX_TRAIN_IMAGES": "600", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            assert proc.poll() is None, "app.py died on start"
-            time.sleep(0.5)
+    proc, url = start_app({"FMNIST_MAX_EPOCHS": "1", "FMNIST_MAX_TRAIN_IMAGES": "600", "OMP_NUM_THREADS": "1"})
     yield url, proc
     proc.terminate()
     proc.wait(timeout=20)
