@@ -74,7 +74,8 @@ class SpatialAttention(nn.Module):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
-        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)  # (N, 2, H, W)
+        # max(...).values, not amax: same values, and its backward is about twice as fast on the CPU
+        pooled = torch.cat([x.mean(1, keepdim=True), x.max(1, keepdim=True).values], dim=1)  # (N, 2, H, W)
         mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
         _record(mask[:, 0])
         return x * mask
