@@ -130,3 +130,25 @@ def test_read_image_composites_alpha_over_white():
     rgba = np.zeros((10, 10, 4), np.uint8)  # transparent black
     grey = read_image(Image.fromarray(rgba, "RGBA"))
     assert np.allclose(grey, 1.0)
+
+
+def _tshirt_outline():
+    img = Image.new("RGBA", (560, 560), "white")
+    ImageDraw.Draw(img).line([(180, 120), (240, 100), (320, 100), (380, 120), (450, 200), (400, 240), (370, 210),
+                              (370, 460), (190, 460), (190, 210), (160, 240), (110, 200), (180, 120)],
+                             fill="black", width=14)
+    return np.asarray(img)
+
+
+def test_drawn_outlines_are_filled_for_sketches_only():
+    outline = _tshirt_outline()
+    sketch = prepare({"composite": outline})
+    assert any("outlines filled" in n for n in sketch.notes)
+    assert sketch.preview[16, 14] > 200  # the middle of the shirt is solid, like the dataset's garments
+    upload = prepare(outline)  # an uploaded picture is taken as it is
+    assert not any("outlines filled" in n for n in upload.notes)
+    assert upload.preview[16, 14] < 50
+    # an open scribble has nothing to fill
+    scribble = np.full((300, 300, 4), 255, np.uint8)
+    scribble[100:110, 20:280] = (0, 0, 0, 255)
+    assert not any("filled" in n for n in prepare({"composite": scribble}).notes)
