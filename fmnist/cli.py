@@ -107,6 +107,9 @@ def cmd_train(a) -> int:
         for listen in listeners:
             listen(event)
     result = event["result"]
+    if result.status == "stopped" and out.exists():
+        # a partial run never replaces a finished checkpoint: it goes beside it
+        out = out.with_name(out.stem + ".partial" + (out.suffix or ""))
     path = save_result(result, out)
     test = result.test_metrics
     print(f"\n{result.label}; best validation accuracy {result.val_metrics['val_acc']:.4f}")

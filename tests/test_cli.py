@@ -58,3 +58,25 @@ def test_bad_checkpoint_is_a_message_not_a_traceback(tmp_path):
 def test_models_lists_parameters():
     p = run("models")
     assert p.returncode == 0 and "GatedCNN" in p.stdout and "SpatialAttentionCNN" in p.stdout
+
+
+def test_ctrl_c_saves_a_labelled_partial_model_beside_the_old_one(dataset, tmp_path):
+    import signal
+    import time
+
+    import fmnist
+
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"previous good checkpoint stands in here")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "fmnist", "train", "--epochs", "50", "--limit", "3000", "--quiet",
+                          "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(12)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    assert out.read_bytes() == b"previous good checkpoint stands in here"
+    partial = tmp_path / "m.partial.safetensors"
+    ckpt = fmnist.load_checkpoint(partial)
+    assert ckpt.meta["status"] == "stopped" and "partial" in ckpt.meta["label"]
