@@ -7,7 +7,8 @@ BatchNorm and ReLU, followed by 2x2 max-pooling, then global average pooling and
 * ``sa``:     CBAM's spatial attention (arXiv 1807.06521, section 3) at the end of every stage:
               [mean_c(F); max_c(F)] -> 7x7 conv -> sigmoid -> multiplied onto F.
 * ``gated``:  the second convolution of every stage is a residual gated convolution after
-              arXiv 1612.08083: h = X + (X*W + b) ⊗ σ(X*V + c). The gate V is a 1x1 convolution
+              arXiv 1612.08083: h = ReLU(X + BN(X*W) ⊗ σ(X*V + c)) (BatchNorm in place of the bias b,
+              a ReLU after the residual sum as in the backbone). The gate V is a 1x1 convolution
               (the paper uses the same kernel as W); a 3x3 gate (``gate_kernel=3``) costs 1.5x the
               parameters, over the 20% budget we keep between architectures.
 
@@ -82,7 +83,7 @@ class SpatialAttention(nn.Module):
 
 
 class GatedConv(nn.Module):
-    """Residual gated convolution: x + BN(x*W + b) ⊗ σ(x*V + c)  (arXiv 1612.08083, eq. 1 and sec. 3)."""
+    """Residual gated convolution: ReLU(x + BN(x*W) ⊗ σ(x*V + c))  (arXiv 1612.08083, eq. 1 and sec. 3)."""
 
     def __init__(self, channels: int, gate_kernel: int = 1):
         super().__init__()
