@@ -44,7 +44,9 @@ def test_train_then_evaluate_json(dataset, tmp_path):
 
 
 def test_refuses_to_overwrite_shipped_checkpoints():
-    p = run("train", "--arch", "simple", "--epochs", "1", "--limit", "100", "--out", "checkpoints/simple")
+    from fmnist.checkpoints import CHECKPOINT_DIR
+
+    p = run("train", "--arch", "simple", "--epochs", "1", "--limit", "100", "--out", str(CHECKPOINT_DIR / "simple"))
     assert p.returncode == 2 and "shipped" in p.stderr
 
 
