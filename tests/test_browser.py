@@ -124,3 +124,18 @@ def test_closing_the_tab_mid_training_frees_the_slot(browser, app_url):
                              timeout=90_000)
     assert "Another training job" not in second.inner_text("#train-progress")
     second.close()
+
+
+def test_stop_keeps_the_partial_model_for_this_user(browser, app_url):
+    pg = _open(browser, app_url)
+    _start_training(pg, "simple", 5, 55000)
+    pg.wait_for_function("() => /step/.test(document.querySelector('#train-progress').innerText)", timeout=60_000)
+    pg.click("#stop-train")
+    pg.wait_for_function("() => /stopped by you/.test(document.querySelector('#train-progress').innerText)",
+                         timeout=90_000)
+    assert "partial" in pg.inner_text("body")  # the result is labelled as partial
+    assert pg.locator("text=.safetensors").count() >= 1  # and offered for download
+    pg.get_by_role("tab", name="Sketch & classify").click()
+    pg.locator("#sketch").scroll_into_view_if_needed()
+    assert "(stopped)" in pg.content()  # usable in the Sketch tab
+    pg.close()

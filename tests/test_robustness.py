@@ -209,3 +209,40 @@ def test_predict_under_load_while_training(server, tmp_path):
     print(f"\nload: {len(times) + errors} calls from 12 clients, {errors} errors, "
           f"p50 {np.median(times) * 1000:.0f} ms, p95 {np.percentile(times, 95) * 1000:.0f} ms")
     assert errors == 0
+
+
+@pytest.mark.slow
+def test_app_starts_with_a_corrupt_and_a_mismatched_checkpoint(tiny_result, tmp_path):
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from fmnist.checkpoints import CHECKPOINT_DIR
+
+    shutil.copytree(CHECKPOINT_DIR / "simple", tmp_path / "simple")
+    (tmp_path / "sa").mkdir()
+    (tmp_path / "sa" / "model.safetensors").write_bytes(b"\x00" * 100)  # corrupt
+    (tmp_path / "gated").mkdir()
+    sa_ckpt = fmnist.save_result(tiny_result, tmp_path / "x.safetensors")  # sa weights...
+    meta = json.loads(json.dumps(fmnist.load_checkpoint(sa_ckpt).meta))
+    meta["arch"] = "gated"  # ...labelled gated: mismatched tensors
+    save_file(load_file(str(sa_ckpt)), str(tmp_path / "gated" / "model.safetensors"), metadata={"fmnist": json.dumps(meta)})
+    proc, url = start_app({"FMNIST_CHECKPOINTS": str(tmp_path), "OMP_NUM_THREADS": "1"})
+    try:
+        from gradio_client import Client, handle_file
+
+        page = urllib_get(url + "config")
+        assert "sa is unavailable" in page and "gated is unavailable" in page and "do not match gated" in page
+        out = Client(url, verbose=False).predict(handle_file(example_paths()[0]), api_name="/predict")
+        assert set(out) == {"simple"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def urllib_get(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
