@@ -246,3 +246,18 @@ def urllib_get(url: str) -> str:
 
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read().decode()
+
+
+@pytest.mark.slow
+def test_train_tab_without_data_says_how_to_get_it(tmp_path):
+    from gradio_client import Client
+
+    proc, url = start_app({"FMNIST_DATA": str(tmp_path / "no-data-here"), "OMP_NUM_THREADS": "1"})
+    try:
+        out = Client(url, verbose=False).predict("simple", 1, 3e-4, 64, ["hflip"], 600, 0, api_name="/train")
+        progress = out[0]
+        assert "needs the Fashion-MNIST data" in progress and "apt-get install dataset-fashion-mnist" in progress
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
