@@ -217,7 +217,7 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
         with gr.Tab("Sketch & classify"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    sketch = gr.Sketchpad(label="Draw a garment (black ink on white)", elem_id="sketch",
+                    sketch = gr.Sketchpad(label="Draw a garment (black ink on white)", elem_id="sketch", height=520,
                                           canvas_size=(560, 560), type="numpy", image_mode="RGBA", layers=False,
                                           transforms=(), brush=gr.Brush(default_size=22, colors=["#000000"],
                                                                           color_mode="fixed"))
