@@ -29,3 +29,32 @@ def test_uploads_agree_with_the_original_28x28(dataset, name):
     # Issue 3 asks for 95%; the shipped CPU-trained models reach 90-93% (NOTES.md, "Known gaps").
     # This bar guards what is achieved; raise it to 0.95 once better models ship.
     assert agreement >= 0.88, f"{name}: only {agreement:.1%} of uploads agree with the original image"
+
+
+def _outline(points, closed=True):
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (560, 560), "white")
+    ImageDraw.Draw(img).line(points + ([points[0]] if closed else []), fill="black", width=14)
+    return {"background": None, "layers": [], "composite": np.asarray(img)}
+
+
+SKETCHES = {  # drawn outlines, as a visitor would sketch them on the canvas
+    "T-shirt/top": [(180, 120), (240, 100), (320, 100), (380, 120), (450, 200), (400, 240), (370, 210), (370, 460),
+                    (190, 460), (190, 210), (160, 240), (110, 200)],
+    "Trouser": [(200, 80), (360, 80), (380, 480), (310, 480), (280, 200), (250, 480), (180, 480)],
+    "Dress": [(240, 80), (320, 80), (330, 200), (400, 470), (160, 470), (230, 200)],
+    "Bag": [(150, 220), (410, 220), (410, 450), (150, 450)],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", fmnist.list_models())
+def test_drawn_outlines_are_recognised(name):
+    model = fmnist.load_model(name)
+    right = []
+    with torch.no_grad():
+        for cls, pts in SKETCHES.items():
+            pred = fmnist.CLASSES[int(model(prepare(_outline(pts)).tensor).argmax())]
+            right.append(pred == cls)
+    assert sum(right) >= 3, f"{name} recognised only {sum(right)} of {len(SKETCHES)} sketches"
