@@ -206,7 +206,7 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
             raise gr.Error(str(e))
 
     # ---------- Layout ----------
-    with gr.Blocks(title="fmnist-lab: three CNNs on Fashion-MNIST") as demo:
+    with gr.Blocks(title="fmnist-lab: three CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
         gr.Markdown("# fmnist-lab\nTrain, compare and explain three CNNs on Fashion-MNIST: **simple** (baseline), "
                     "**sa** (CBAM spatial attention) and **gated** (gated convolutions).")
         if zoo.unavailable:
