@@ -158,6 +158,9 @@ def _flatten_layers(background, layers: list[np.ndarray]) -> np.ndarray:
 def _open_and_read(fp) -> np.ndarray:
     try:
         with Image.open(fp) as img:
+            w, h = img.size  # known from the header: refuse before decoding anything big
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"The image is too large ({w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} MP).")
             img.load()
             return _from_pil(img)
     except ImageError:

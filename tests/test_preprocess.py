@@ -152,3 +152,10 @@ def test_drawn_outlines_are_filled_for_sketches_only():
     scribble = np.full((300, 300, 4), 255, np.uint8)
     scribble[100:110, 20:280] = (0, 0, 0, 255)
     assert not any("filled" in n for n in prepare({"composite": scribble}).notes)
+
+
+def test_big_images_are_refused_before_decoding():
+    buf = io.BytesIO()
+    Image.new("1", (8000, 6000), 0).save(buf, "PNG")  # 48 MP: over the limit, under Pillow's hard error
+    with pytest.raises(ImageError, match="too large"):
+        prepare(buf.getvalue())
