@@ -261,3 +261,18 @@ def test_train_tab_without_data_says_how_to_get_it(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_no_route_serves_files_outside_the_app(server):
+    import urllib.error
+
+    url, _ = server
+    for path in ("gradio_api/file=/etc/passwd", "file=/etc/passwd", "gradio_api/file=../../../../etc/passwd",
+                 f"gradio_api/file={ROOT}/fmnist/checkpoints.py"):
+        try:
+            body = urllib_get(url + path)
+        except urllib.error.HTTPError as e:
+            assert e.code in (403, 404), (path, e.code)
+            continue
+        assert "root:" not in body and "CheckpointError" not in body, path
