@@ -84,6 +84,12 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
             return _empty(f"⚠️ {e}")
         return _classify(prepared, angle, hflip, vflip, user_models, user_choice)
 
+    def classify_upload(payload, angle, hflip, vflip, user_models, user_choice):
+        # preprocess=False: Gradio hands over the uploaded file unopened, so a broken file reaches
+        # prepare() and gets its own clear message instead of Gradio's generic error
+        path = payload.get("path") if isinstance(payload, dict) else payload
+        return classify(path, angle, hflip, vflip, user_models, user_choice)
+
     def explore(last, angle, hflip, vflip, user_models, user_choice):
         if last is None:
             return _empty("Draw or upload something first; then rotate and flip it here.")
@@ -254,7 +260,8 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
             explorer = [angle, hflip, vflip, user_models, user_choice]
             sketch.change(classify, [sketch] + explorer, outs, api_name="classify_sketch",
                           trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
-            upload.change(classify, [upload] + explorer, outs, api_name="classify_upload", concurrency_limit=4)
+            upload.change(classify_upload, [upload] + explorer, outs, api_name="classify_upload", concurrency_limit=4,
+                          preprocess=False)
             for ctl, api in ((angle, "rotate"), (hflip, "hflip"), (vflip, "vflip"), (user_choice, "choose_model")):
                 ctl.change(explore, [last_input] + explorer, outs, api_name=api,
                            trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)

@@ -67,3 +67,11 @@ def test_broken_checkpoints_leave_the_app_up(tmp_path):
 
     build_demo(zoo)  # builds, with the two marked unavailable
     assert set(zoo.predict_json(example_paths()[0])) == {"simple"}
+
+
+def test_a_broken_upload_gets_a_clear_message_in_the_sketch_tab(client, tmp_path):
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    out = client.predict(handle_file(str(bad)), 0, False, False, None, api_name="/classify_upload")
+    assert "⚠️" in out[1] and ("damaged" in out[1] or "not an image" in out[1])
+    assert out[2] is None or not out[2]  # no prediction shown for it
