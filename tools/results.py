@@ -108,15 +108,20 @@ def main() -> int:
 
 def seed_section(folder: Path, names: list[str]) -> list[str]:
     out = ["", f"## Several seeds under the same budget ({folder})", "",
-           "| model | seeds | test accuracy mean ± sd | per seed | time budget |", "|---|---|---|---|---|"]
+           "| model | seeds | test accuracy mean ± sd | per seed (epochs) | time budget |", "|---|---|---|---|---|"]
     for n in names:
         runs = sorted(folder.glob(f"{n}-s*.safetensors"))
-        accs = [read_metadata(r)["test_metrics"]["accuracy"] for r in runs]
+        metas = [read_metadata(r) for r in runs]
+        accs = [m["test_metrics"]["accuracy"] for m in metas]
         if not accs:
             continue
-        budget = read_metadata(runs[0])["config"].get("time_budget_s")
+        budget = metas[0]["config"].get("time_budget_s")
+        per_seed = ", ".join(f"{a:.4f} ({len(m['history'])} ep)" for a, m in zip(accs, metas))
         out.append(f"| {n} | {len(accs)} | {np.mean(accs):.4f} ± {np.std(accs, ddof=1) if len(accs) > 1 else 0:.4f} | "
-                   f"{', '.join(f'{x:.4f}' for x in accs)} | {budget} s |")
+                   f"{per_seed} | {budget} s |")
+    out += ["", "Seed runs were made with `python tools/train_release.py --out runs/seeds --seeds 0 1 2 --parallel 2 "
+            "--threads 1 --time-budget 300` (two at a time, one thread each). A gap between architectures is "
+            "only worth a claim where it is larger than the spread between seeds of the same architecture."]
     return out
 
 
