@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .models import FashionCNN
+from .models import FashionCNN, recording_maps
 
 # Colour scale of every heat map shown: a perceptual ramp (inferno-like), 0 = black-purple, 1 = pale yellow.
 _ANCHORS = np.array([
@@ -31,26 +31,36 @@ def overlay(image28: np.ndarray, heat: np.ndarray, size: int = 168, alpha: float
     return (base * (1 - alpha) + colour * alpha).round().astype(np.uint8)
 
 
-def grad_cam(model: FashionCNN, x: torch.Tensor, target: int | None = None) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) on the last stage before pooling: (7, 7) in [0, 1] for x (1, 1, 28, 28).
+def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None):
+    """One forward and one backward for x (1, 1, 28, 28): probabilities (10,), the model's own first-stage
+    map (28, 28) scaled to [0, 1] or None, and Grad-CAM (7, 7) in [0, 1] for target (default: top class).
 
-    No hooks: the activation comes from forward_with_activation, so concurrent calls are independent."""
+    Grad-CAM (Selvaraju et al. 2017) weighs the last stage's activation before pooling by its mean
+    gradient. No hooks: activation and maps come back from the forward pass itself, so concurrent calls
+    on one shared model are independent."""
     model.eval()
-    with torch.enable_grad():
+    with torch.enable_grad(), recording_maps() as maps:
         logits, act = model.forward_with_activation(x)
         cls = int(logits.argmax(1)) if target is None else target
         (grad,) = torch.autograd.grad(logits[0, cls], act)
     weights = grad.mean((2, 3), keepdim=True)  # (1, C, 1, 1)
     cam = F.relu((weights * act).sum(1))[0].detach()  # (7, 7)
     top = float(cam.max())
-    return (cam / top).numpy() if top > 0 else cam.numpy()
+    cam = (cam / top).numpy() if top > 0 else cam.numpy()
+    return logits.detach().softmax(1)[0].numpy(), _unit(maps[0][0].numpy()) if maps else None, cam
+
+
+def grad_cam(model: FashionCNN, x: torch.Tensor, target: int | None = None) -> np.ndarray:
+    """Grad-CAM (7, 7) in [0, 1] for x (1, 1, 28, 28); see explain()."""
+    return explain(model, x, target)[2]
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    lo, hi = m.min(), m.max()
+    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
 
 
 def own_map(model: FashionCNN, x: torch.Tensor) -> np.ndarray | None:
     """The model's own spatial map, first stage (28x28; finest): attention for sa, gates for gated."""
     maps = model.spatial_maps(x)
-    if not maps:
-        return None
-    m = maps[0][0].numpy()
-    lo, hi = m.min(), m.max()
-    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    return _unit(maps[0][0].numpy()) if maps else None

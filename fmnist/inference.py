@@ -10,7 +10,8 @@ import torchvision.transforms.functional as TF
 
 from .checkpoints import CheckpointError, load_checkpoint
 from .data import CLASSES
-from .explain import grad_cam, overlay, own_map
+from .explain import explain as explain_one
+from .explain import overlay
 from .models import FashionCNN, list_models
 from .preprocess import Prepared, prepare
 
@@ -96,15 +97,17 @@ class ModelZoo:
             prepared = Prepared(tensor=x, preview=shown, notes=prepared.notes + ["rotated/flipped by the explorer"])
         models = {**self.models, **(extra or {})}
         result = Comparison(prepared=prepared)
-        probs = self.probabilities(x, models)
+        probs = None if explain else self.probabilities(x, models)
         for name, model in models.items():
-            p = probs[name][0]
+            if explain:  # probabilities, own map and Grad-CAM from one forward and one backward
+                p, own, cam = explain_one(model, x)
+            else:
+                p = probs[name][0]
             pred = ModelPrediction(name=name, probs={c: float(v) for c, v in zip(CLASSES, p)},
                                    top=CLASSES[int(p.argmax())], confidence=float(p.max()))
             if explain:
-                own = own_map(model, x)
                 pred.own_map = overlay(shown, own) if own is not None else None
-                pred.grad_cam = overlay(shown, grad_cam(model, x, int(p.argmax())))
+                pred.grad_cam = overlay(shown, cam)
             result.predictions[name] = pred
         return result
 

@@ -20,7 +20,8 @@ baseline has none and returns an empty list.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -31,6 +32,16 @@ MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
 _REGISTRY: dict[str, Callable[..., "FashionCNN"]] = {}
 # Maps are collected per thread, so concurrent requests to one shared model never see each other's maps.
 _recording = threading.local()
+
+
+@contextmanager
+def recording_maps() -> Iterator[list[torch.Tensor]]:
+    """Collect, in this thread, the (N, H, W) maps that attention and gate modules produce in forward passes."""
+    _recording.maps = []
+    try:
+        yield _recording.maps
+    finally:
+        _recording.maps = None
 
 
 def _record(mask: torch.Tensor) -> None:
@@ -149,12 +160,9 @@ class FashionCNN(nn.Module):
     @torch.no_grad()
     def spatial_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The model's own maps, one (N, H, W) in [0, 1] per stage (attention for sa, gates for gated)."""
-        _recording.maps = []
-        try:
+        with recording_maps() as maps:
             self(x)
-            return _recording.maps
-        finally:
-            _recording.maps = None
+        return maps
 
     def forward_with_activation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and the last stage's activation before pooling, (N, C, 7, 7): what Grad-CAM weighs."""

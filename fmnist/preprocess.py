@@ -33,7 +33,7 @@ CONTENT_THRESHOLD = 0.02  # a pixel belongs to the garment above this fraction o
 DOWNSAMPLE = Image.LANCZOS
 SHARPEN = ImageFilter.SHARPEN
 OUTLINE_FILL = 1.0  # brightness given to the inside of a drawn outline (ink is 1.0)
-WORK_SIDE = 512  # big inputs are first reduced to this, so cost does not grow with the upload
+WORK_SIDE = 320  # big inputs are first reduced to this, so cost does not grow with the upload
 
 
 class ImageError(ValueError):

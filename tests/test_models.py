@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +92,18 @@ def test_normalization_is_inside_the_model():
 def test_width_option_changes_capacity():
     small = count_parameters(fmnist.create_model("gated", widths=(8, 16, 32)))
     assert small < count_parameters(fmnist.create_model("gated"))
+
+
+@pytest.mark.parametrize("name", fmnist.list_models())
+def test_explain_in_one_pass(name):
+    from fmnist.explain import explain
+
+    model = fmnist.create_model(name).eval()
+    x = torch.rand(1, 1, 28, 28)
+    probs, own, cam = explain(model, x)
+    with torch.no_grad():
+        assert np.allclose(probs, model(x).softmax(1)[0].numpy(), atol=1e-5)
+    assert (own is None) == (name == "simple")
+    if own is not None:
+        assert own.shape == (28, 28) and own.min() >= 0 and own.max() <= 1
+    assert cam.shape == (7, 7)
