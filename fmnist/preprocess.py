@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,7 +158,11 @@ def _flatten_layers(background, layers: list[np.ndarray]) -> np.ndarray:
 
 def _open_and_read(fp) -> np.ndarray:
     try:
-        with Image.open(fp) as img:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its limit; here anything over the limit is refused
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+        with img:
             w, h = img.size  # known from the header: refuse before decoding anything big
             if w * h > MAX_PIXELS:
                 raise ImageError(f"The image is too large ({w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} MP).")
@@ -165,7 +170,7 @@ def _open_and_read(fp) -> np.ndarray:
             return _from_pil(img)
     except ImageError:
         raise
-    except Image.DecompressionBombError as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"The image is too large to open safely ({e}).") from e
     except UnidentifiedImageError as e:
         raise ImageError("This file is not an image Pillow can read (PNG, JPEG, GIF, WebP, BMP, TIFF...).") from e
