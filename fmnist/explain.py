@@ -58,9 +58,3 @@ def grad_cam(model: FashionCNN, x: torch.Tensor, target: int | None = None) -> n
 def _unit(m: np.ndarray) -> np.ndarray:
     lo, hi = m.min(), m.max()
     return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
-
-
-def own_map(model: FashionCNN, x: torch.Tensor) -> np.ndarray | None:
-    """The model's own spatial map, first stage (28x28; finest): attention for sa, gates for gated."""
-    maps = model.spatial_maps(x)
-    return _unit(maps[0][0].numpy()) if maps else None

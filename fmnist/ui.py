@@ -12,7 +12,7 @@ from . import jobs
 from .checkpoints import save_result
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist, make_split
 from .evaluate import study_table
-from .explain import COLOUR_SCALE, grad_cam, overlay, own_map
+from .explain import COLOUR_SCALE, explain, overlay
 from .inference import ModelZoo
 from .models import list_models
 from .preprocess import MAX_FILE_BYTES, ImageError, Prepared, prepare
@@ -199,8 +199,8 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
             if model is None:
                 out += [None, None]
                 continue
-            m = own_map(model, x)
-            out += [overlay(img, m) if m is not None else None, overlay(img, grad_cam(model, x))]
+            _, own, cam = explain(model, x)
+            out += [overlay(img, own) if own is not None else None, overlay(img, cam)]
         return out
 
     # ---------- API ----------
