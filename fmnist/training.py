@@ -62,15 +62,6 @@ class TrainConfig:
             d["augment"] = list(self.augment)
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if "widths" in known:
-            known["widths"] = tuple(known["widths"])
-        if isinstance(known.get("augment"), list):
-            known["augment"] = tuple(known["augment"])
-        return cls(**known)
-
 
 @dataclass
 class TrainResult:
@@ -185,8 +176,9 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     ops = aug.resolve(cfg.augment)
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
-    use_bf16 = _auto(cfg.bf16, bf16_supported(device))
-    if use_bf16 and not bf16_supported(device):
+    supported = bf16_supported(device)
+    use_bf16 = _auto(cfg.bf16, supported)
+    if use_bf16 and not supported:
         raise RuntimeError(f"bf16 was requested but {device} has no native bf16 support")
     channels_last = _auto(cfg.channels_last, use_bf16)
     if split is None:

@@ -6,6 +6,7 @@ import time
 
 import gradio as gr
 import numpy as np
+import torch
 from PIL import Image
 
 from . import jobs
@@ -93,8 +94,6 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
     def explore(last, angle, hflip, vflip, user_models, user_choice):
         if last is None:
             return _empty("Draw or upload something first; then rotate and flip it here.")
-        import torch
-
         x = torch.from_numpy(np.asarray(last, np.float32))
         preview = (x[0, 0].numpy() * 255).round().astype(np.uint8)
         return _classify(Prepared(tensor=x, preview=preview), angle, hflip, vflip, user_models, user_choice)
@@ -190,8 +189,6 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
     def attention_for(position):
         i = int(position)
         img = sample["images"][i]
-        import torch
-
         x = torch.from_numpy(img.astype(np.float32) / 255)[None, None]
         out = [_big(img), f"Test image #{int(sample['indices'][i])}, true class **{CLASSES[sample['labels'][i]]}**"]
         for n in SHIPPED:
