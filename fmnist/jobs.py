@@ -4,10 +4,14 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
-from .training import TrainConfig
+from .checkpoints import save_result
+from .data import FashionMNIST, make_split
+from .training import TrainConfig, TrainResult, fit
 
 TRAIN_LOCK = threading.Lock()          # one training job for the whole server
 _STOP_FLAGS: dict[str, threading.Event] = {}
@@ -82,3 +86,59 @@ def output_path(session: str, name: str) -> Path:
     folder = OUTPUT_DIR / safe
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.safetensors"
+
+
+@dataclass
+class JobState:
+    """What a job has produced so far, for the UI to show: curves, per-epoch rows, finished models."""
+    histories: dict[str, list[dict]] = field(default_factory=dict)   # run label -> epoch records
+    rows: list[list] = field(default_factory=list)                  # one per epoch, for a table
+    results: list[tuple[str, TrainResult]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)                  # saved checkpoints, for download
+
+
+def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threading.Event,
+            min_interval_s: float = 0.7) -> Iterator[tuple[str, float, str, JobState]]:
+    """Train the configs one after another; yields (kind, fraction done, message, state).
+
+    kind is "step" (at most every `min_interval_s`), "epoch" (state.histories and rows grew) or "model"
+    (a run ended, its checkpoint is saved under output_path() and listed in state). A set `stop` ends
+    the current run with a partial model and skips the rest. Closing the generator stops training.
+    """
+    state = JobState()
+    for k, cfg in enumerate(cfgs):
+        label = f"{cfg.arch}-{time.strftime('%H%M%S')}"
+        state.histories[label] = []
+        split = make_split(ds, cfg.val_size, cfg.seed, cfg.limit)
+        last = 0.0
+        for ev in fit(cfg, split, stop):
+            kind = ev["event"]
+            if kind == "step" and time.monotonic() - last > min_interval_s:
+                last = time.monotonic()
+                yield "step", ev["progress"], (
+                    f"{cfg.arch} ({k + 1}/{len(cfgs)}): epoch {ev['epoch']}/{cfg.epochs}, step {ev['step']}/"
+                    f"{ev['steps_per_epoch']}, loss {ev['loss']:.3f}, {ev['images_per_sec']:.0f} img/s, "
+                    f"ETA {duration(ev['eta_s'])}"), state
+            elif kind == "epoch":
+                state.histories[label].append({key: ev[key] for key in
+                                               ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")})
+                state.rows.append([cfg.arch, ev["epoch"], round(ev["train_loss"], 4), round(ev["train_acc"], 4),
+                                   round(ev["val_loss"], 4), round(ev["val_acc"], 4), round(ev["images_per_sec"]),
+                                   round(ev["epoch_time_s"], 1)])
+                yield "epoch", ev["epoch"] / cfg.epochs, (
+                    f"{cfg.arch}: epoch {ev['epoch']} done, validation accuracy {ev['val_acc']:.4f}, "
+                    f"ETA {duration(ev['eta_s'])}"), state
+            elif kind == "end":
+                result = ev["result"]
+                name = f"{label} ({result.status})"
+                state.files.append(str(save_result(result, output_path(session, label))))
+                state.results.append((name, result))
+                yield "model", 1.0, f"{cfg.arch}: {result.label}", state
+        if stop.is_set():
+            break
+
+
+def duration(seconds: float) -> str:
+    """'4m 05s', or '1h 12m' from an hour on."""
+    s = max(0, int(seconds))
+    return f"{s // 3600}h {s % 3600 // 60}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import gradio as gr
 import numpy as np
@@ -10,17 +9,14 @@ import torch
 from PIL import Image
 
 from . import jobs
-from .checkpoints import save_result
-from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist, make_split
-from .evaluate import study_table
+from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .explain import COLOUR_SCALE, explain, overlay
 from .inference import ModelZoo
 from .models import list_models
 from .preprocess import MAX_FILE_BYTES, ImageError, Prepared, prepare
 from .reference import STUDY_RECIPE
-from .training import fit
 from .views import (confusion_figure, curves_figure, example_paths, load_test_sample, metrics_markdown,
-                    sweep_figure)
+                    progress_html, results_markdown, sweep_figure)
 
 SHIPPED = list_models()
 PREVIEW = 168
@@ -47,22 +43,41 @@ CSS = """
 """
 
 
+
+def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
+    """The whole app on `zoo` (the shipped checkpoints by default): three tabs and a hidden /predict."""
+    zoo = zoo or ModelZoo()
+    with gr.Blocks(title="fmnist-lab: three CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
+        gr.Markdown("# fmnist-lab\nTrain, compare and explain three CNNs on Fashion-MNIST: **simple** (baseline), "
+                    "**sa** (CBAM spatial attention) and **gated** (gated convolutions).")
+        if zoo.unavailable:
+            gr.Markdown("\n".join(f"⚠️ **{n} is unavailable**: {why}" for n, why in zoo.unavailable.items()))
+        user_models = gr.State({})         # this visitor's trained models: {name: model}
+        with gr.Tab("Sketch & classify"):
+            user_choice = _sketch_tab(zoo, user_models)
+        with gr.Tab("Train"):
+            _train_tab(user_models, user_choice)
+        with gr.Tab("Metrics & attention"):
+            fill_metrics, metrics_outputs = _metrics_tab(zoo)
+        _predict_api(zoo)
+        demo.load(fill_metrics, None, metrics_outputs, api_name="load", js=SELECT_BRUSH_JS)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
 def _big(image28: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image28).resize((PREVIEW, PREVIEW), Image.NEAREST))
 
 
-def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
-    zoo = zoo or ModelZoo()
-    sample = load_test_sample()
-    caps = jobs.Caps.from_env()
+def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> gr.Dropdown:
+    """Sketchpad and upload → every model's answer with its maps, live; returns the user-model picker."""
     slots = SHIPPED + ["yours"]
 
-    # ---------- Sketch & classify ----------
-    def _empty(message: str):
+    def empty(message: str):
         return [None, message] + [None, None, None] * len(slots) + [None, None]
 
-    def _classify(prepared: Prepared, angle, hflip, vflip, user_models, user_choice):
-        extra = {f"yours: {user_choice}": user_models[user_choice]} if user_models and user_choice in user_models else {}
+    def answer(prepared: Prepared, angle, hflip, vflip, mine, choice):
+        extra = {f"yours: {choice}": mine[choice]} if mine and choice in mine else {}
         cmp_ = zoo.compare(prepared=prepared, angle=angle, hflip=hflip, vflip=vflip, extra=extra)
         verdict = cmp_.verdict
         if prepared.notes:
@@ -75,92 +90,120 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
         sweep = zoo.rotation_sweep(prepared.tensor, extra=extra)
         return out + [sweep_figure(sweep), prepared.tensor.numpy()]
 
-    def classify(source, angle, hflip, vflip, user_models, user_choice):
+    def classify(source, angle, hflip, vflip, mine, choice):
         try:
             prepared = prepare(source)
         except ImageError as e:
             if isinstance(source, dict) or source is None:  # an empty or cleared sketchpad: no alarm
-                return _empty(f"✏️ {e}")
+                return empty(f"✏️ {e}")
             gr.Warning(str(e))
-            return _empty(f"⚠️ {e}")
-        return _classify(prepared, angle, hflip, vflip, user_models, user_choice)
+            return empty(f"⚠️ {e}")
+        return answer(prepared, angle, hflip, vflip, mine, choice)
 
-    def classify_upload(payload, angle, hflip, vflip, user_models, user_choice):
+    def classify_upload(payload, angle, hflip, vflip, mine, choice):
         # preprocess=False: Gradio hands over the uploaded file unopened, so a broken file reaches
         # prepare() and gets its own clear message instead of Gradio's generic error
         path = payload.get("path") if isinstance(payload, dict) else payload
-        return classify(path, angle, hflip, vflip, user_models, user_choice)
+        return classify(path, angle, hflip, vflip, mine, choice)
 
-    def explore(last, angle, hflip, vflip, user_models, user_choice):
+    def explore(last, angle, hflip, vflip, mine, choice):
         if last is None:
-            return _empty("Draw or upload something first; then rotate and flip it here.")
-        x = torch.from_numpy(np.asarray(last, np.float32))
+            return empty("Draw or upload something first; then rotate and flip it here.")
+        x = torch.from_numpy(np.asarray(last, np.float32))   # (1, 1, 28, 28) in [0, 1]
         preview = (x[0, 0].numpy() * 255).round().astype(np.uint8)
-        return _classify(Prepared(tensor=x, preview=preview), angle, hflip, vflip, user_models, user_choice)
+        return answer(Prepared(tensor=x, preview=preview), angle, hflip, vflip, mine, choice)
 
-    # ---------- Train ----------
-    def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, user_models, request: gr.Request):
+    last_input = gr.State(None)            # the last prepared input, for the explorer
+    with gr.Row():
+        with gr.Column(scale=3):
+            sketch = gr.Sketchpad(label="Draw a garment (black ink on white)", elem_id="sketch", height=520,
+                                  canvas_size=(560, 560), type="numpy", image_mode="RGBA", layers=False,
+                                  transforms=(), brush=gr.Brush(default_size=22, colors=["#000000"],
+                                                                  color_mode="fixed"))
+            upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload", "clipboard"],
+                              height=220, elem_id="upload")
+            gr.Examples(example_paths(), inputs=upload, label="Real test images")
+        with gr.Column(scale=2):
+            preview = gr.Image(label="What the models see (28x28 after preprocessing)", height=PREVIEW,
+                               width=PREVIEW, interactive=False)
+            verdict = gr.Markdown("Draw something, or upload a picture.", elem_id="verdict")
+            with gr.Accordion("Invariance explorer: rotate and flip the input", open=True):
+                angle = gr.Slider(-180, 180, value=0, step=5, label="rotation (degrees)")
+                with gr.Row():
+                    hflip = gr.Checkbox(label="flip left-right")
+                    vflip = gr.Checkbox(label="flip upside down")
+                sweep_plot = gr.Plot(label="Probability of the upright answer at every angle")
+    user_choice = gr.Dropdown([], label="Your trained model (from the Train tab) to compare", value=None)
+    gr.Markdown(f"Maps: the model's own map (spatial attention for sa, gates for gated) and Grad-CAM on the "
+                f"last stage. Colour scale: {COLOUR_SCALE}.")
+    model_outputs = []
+    with gr.Row():
+        for slot in slots:
+            with gr.Column(elem_classes="model-col", min_width=200):
+                title = {"simple": "simple (SimpleCNN)", "sa": "sa (spatial attention)",
+                         "gated": "gated (GatedCNN)", "yours": "your model"}[slot]
+                if slot in zoo.unavailable:
+                    title += " — unavailable"
+                model_outputs += [
+                    gr.Label(num_top_classes=3, label=title, elem_id=f"label-{slot}"),
+                    gr.Image(label="own map" if slot != "simple" else "own map (none: no attention)",
+                             height=PREVIEW, interactive=False),
+                    gr.Image(label="Grad-CAM", height=PREVIEW, interactive=False)]
+    outs = [preview, verdict] + model_outputs + [sweep_plot, last_input]
+    explorer = [angle, hflip, vflip, user_models, user_choice]
+    sketch.change(classify, [sketch] + explorer, outs, api_name="classify_sketch",
+                  trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
+    upload.change(classify_upload, [upload] + explorer, outs, api_name="classify_upload", concurrency_limit=4,
+                  preprocess=False)
+    for ctl, api in ((angle, "rotate"), (hflip, "hflip"), (vflip, "vflip"), (user_choice, "choose_model")):
+        ctl.change(explore, [last_input] + explorer, outs, api_name=api,
+                   trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
+    return user_choice
+
+
+def _train_tab(user_models: gr.State, user_choice: gr.Dropdown) -> None:
+    """Training with live curves; one job per server (jobs.TRAIN_LOCK), models kept per session."""
+    caps = jobs.Caps.from_env()
+
+    def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, mine, request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
-        user_models = dict(user_models or {})
+        mine = dict(mine or {})
         archs = SHIPPED if arch_choice == "all three" else [arch_choice]
         skip = gr.skip()
         try:
             cfgs, notes = jobs.plan(archs, epochs, lr, batch, augs or [], n_train, seed, caps)
         except ValueError as e:
-            yield _progress_html(0, f"⚠️ {e}"), skip, skip, skip, skip, skip, skip
+            yield progress_html(0, f"⚠️ {e}"), skip, skip, skip, skip, skip, skip
             return
         try:
             ds = load_fashion_mnist()
         except (DataNotFoundError, DataFormatError) as e:
-            msg = str(e).replace("\n", "<br>")
-            yield _progress_html(0, f"⚠️ Training needs the Fashion-MNIST data.<br>{msg}"), skip, skip, skip, skip, skip, skip
+            yield progress_html(0, f"⚠️ Training needs the Fashion-MNIST data.\n{e}"), skip, skip, skip, skip, skip, skip
             return
         if not jobs.TRAIN_LOCK.acquire(blocking=False):
-            yield _progress_html(0, "⏳ Another training job is running on this server; try again when it ends."), \
+            yield progress_html(0, "⏳ Another training job is running on this server; try again when it ends."), \
                 skip, skip, skip, skip, skip, skip
             return
         stop = jobs.stop_flag(session)
-        histories: dict[str, list] = {}
-        rows: list[list] = []
-        results, files = [], []
+        job = jobs.run_job(cfgs, ds, session, stop)
+        state = jobs.JobState()
         try:
-            for k, cfg in enumerate(cfgs):
-                label = f"{cfg.arch}-{time.strftime('%H%M%S')}"
-                histories[label] = []
-                split = make_split(ds, cfg.val_size, cfg.seed, cfg.limit)
-                last_draw = 0.0
-                for ev in fit(cfg, split, stop):
-                    kind = ev["event"]
-                    if kind == "step" and time.monotonic() - last_draw > 0.7:
-                        last_draw = time.monotonic()
-                        text = (f"{cfg.arch} ({k + 1}/{len(cfgs)}): epoch {ev['epoch']}/{cfg.epochs}, step "
-                                f"{ev['step']}/{ev['steps_per_epoch']}, loss {ev['loss']:.3f}, "
-                                f"{ev['images_per_sec']:.0f} img/s, ETA {_duration(ev['eta_s'])}")
-                        yield _progress_html(ev["progress"], text), skip, skip, skip, skip, skip, skip
-                    elif kind == "epoch":
-                        histories[label].append({k_: ev[k_] for k_ in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")})
-                        rows.append([cfg.arch, ev["epoch"], round(ev["train_loss"], 4), round(ev["train_acc"], 4),
-                                     round(ev["val_loss"], 4), round(ev["val_acc"], 4), round(ev["images_per_sec"]),
-                                     round(ev["epoch_time_s"], 1)])
-                        yield (_progress_html(ev["epoch"] / cfg.epochs, f"{cfg.arch}: epoch {ev['epoch']} done, "
-                                              f"validation accuracy {ev['val_acc']:.4f}, ETA {_duration(ev['eta_s'])}"),
-                               curves_figure(histories, "this run"), rows, skip, skip, skip, skip)
-                    elif kind == "end":
-                        result = ev["result"]
-                        name = f"{label} ({result.status})"
-                        path = save_result(result, jobs.output_path(session, label))
-                        user_models[name] = result.model
-                        results.append((name, result))
-                        files.append(str(path))
-                if stop.is_set():
-                    break
-        finally:
+            for kind, fraction, text, state in job:
+                if kind == "epoch":
+                    yield (progress_html(fraction, text), curves_figure(state.histories, "this run"), state.rows,
+                           skip, skip, skip, skip)
+                else:
+                    yield progress_html(fraction, text), skip, skip, skip, skip, skip, skip
+        finally:        # also on Stop, a closed tab or a crash: end training, free the server's slot
+            job.close()
             jobs.release(session)
             jobs.TRAIN_LOCK.release()
+        mine.update({name: result.model for name, result in state.results})
         status = "stopped by you: the partial model is kept" if stop.is_set() else "finished"
-        yield (_progress_html(1.0, f"✅ Training {status}. " + "; ".join(notes)), curves_figure(histories, "this run"),
-               rows, _results_markdown(results, notes), files,
-               user_models, gr.update(choices=list(user_models), value=results[-1][0] if results else None))
+        yield (progress_html(1.0, f"✅ Training {status}. " + "; ".join(notes)),
+               curves_figure(state.histories, "this run"), state.rows, results_markdown(state.results, notes),
+               state.files, mine,
+               gr.update(choices=list(mine), value=state.results[-1][0] if state.results else None))
 
     def stop_training(request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
@@ -169,10 +212,47 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
         else:
             gr.Info("No training of yours is running.")
 
-    # ---------- Metrics & attention ----------
+    gr.Markdown(f"Defaults are the original study's recipe ({STUDY_RECIPE}); this server allows at most "
+                f"**{caps.max_epochs} epochs** and **{caps.max_train_images:,} training images**. "
+                "One job runs at a time; others wait in the queue. Shipped models are never overwritten.")
+    with gr.Row():
+        arch = gr.Radio(SHIPPED + ["all three"], value="simple", label="architecture", elem_id="train-arch")
+        # a slider needs min < max: with a cap of 1 the range shows 2 and jobs.plan() caps it
+        epochs = gr.Slider(1, max(2, caps.max_epochs), value=min(100, caps.max_epochs), step=1,
+                           label="epochs (max)", elem_id="train-epochs")
+        lr = gr.Number(3e-4, label="learning rate (AdamW)", minimum=1e-6, maximum=1.0)
+        batch = gr.Dropdown([16, 32, 64, 128, 256], value=64, label="batch size")
+    with gr.Row():
+        augs = gr.CheckboxGroup(AUG_CHOICES, value=[v for _, v in AUG_CHOICES], label="augmentations")
+        n_min = min(500, max(100, caps.max_train_images // 2))
+        n_train = gr.Slider(n_min, max(n_min + 100, caps.max_train_images), value=caps.max_train_images,
+                            step=100, label="training images (fewer = quicker)", elem_id="train-size")
+        seed = gr.Number(0, label="seed", precision=0)
+    with gr.Row():
+        start = gr.Button("Start training", variant="primary", elem_id="start-train")
+        stop = gr.Button("Stop", variant="stop", elem_id="stop-train")
+    progress = gr.HTML(progress_html(0, "idle"), elem_id="train-progress")
+    curves = gr.Plot(label="Live curves: loss and accuracy (dashed: train, solid: validation)",
+                     elem_id="train-curves")
+    table = gr.Dataframe(headers=["arch", "epoch", "train loss", "train acc", "val loss", "val acc", "img/s",
+                                  "seconds"], label="per epoch", interactive=False)
+    results_md = gr.Markdown()
+    download = gr.File(label="Download your checkpoint(s)", file_count="multiple")
+    start.click(start_training, [arch, epochs, lr, batch, augs, n_train, seed, user_models],
+                [progress, curves, table, results_md, download, user_models, user_choice],
+                api_name="train", concurrency_limit=1, concurrency_id="train")
+    stop.click(stop_training, None, None, api_name="stop", queue=False)
+
+
+def _metrics_tab(zoo: ModelZoo) -> tuple:
+    """The shipped models' metrics beside the study's, confusion matrices, curves, debug gallery, maps.
+
+    Returns the function that fills the tab's views and their components, for the page-load event."""
+    sample = load_test_sample()
+
     def gallery(class_filter, wrong_by):
         items = []
-        for i, (idx, img, y) in enumerate(zip(sample["indices"], sample["images"], sample["labels"])):
+        for idx, img, y in zip(sample["indices"], sample["images"], sample["labels"]):
             if class_filter != "all" and CLASSES[y] != class_filter:
                 continue
             preds = {n: zoo.meta[n]["test_predictions"][idx] for n in zoo.models if zoo.meta[n].get("test_predictions")}
@@ -200,7 +280,42 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
             out += [overlay(img, own) if own is not None else None, overlay(img, cam)]
         return out
 
-    # ---------- API ----------
+    def confusion(name):
+        meta = zoo.meta.get(name) or {}
+        return confusion_figure(meta["test_metrics"]["confusion"], name) if meta.get("test_metrics") else None
+
+    gr.Markdown(metrics_markdown(zoo.meta))
+    with gr.Row():
+        cm_model = gr.Dropdown(list(zoo.models), value=next(iter(zoo.models), None), label="confusion matrix of")
+    cm_plot = gr.Plot()
+    histories = {n: m.get("history", []) for n, m in zoo.meta.items() if m.get("history")}
+    gr.Plot(curves_figure(histories, "shipped models: training curves") if histories else None)
+    gr.Markdown("### Test images and predictions (the study's debug plot), from a 500-image sample")
+    with gr.Row():
+        cls_filter = gr.Dropdown(["all"] + list(CLASSES), value="all", label="true class")
+        wrong_filter = gr.Dropdown(["show all", "any model"] + list(zoo.models), value="show all",
+                                   label="misclassified by")
+    gal = gr.Gallery(columns=8, height=420, label="✓ right, ✗ wrong", elem_id="debug-gallery")
+    gr.Markdown("### Attention maps of the three models for one test image")
+    pos = gr.Slider(0, len(sample["indices"]) - 1, value=0, step=1, label="sample image")
+    with gr.Row():
+        att_img = gr.Image(label="test image", height=PREVIEW, interactive=False)
+        att_caption = gr.Markdown()
+    att_out = []
+    with gr.Row():
+        for n in SHIPPED:
+            att_out += [gr.Image(label=f"{n}: own map", height=PREVIEW, interactive=False),
+                        gr.Image(label=f"{n}: Grad-CAM", height=PREVIEW, interactive=False)]
+    cm_model.change(confusion, cm_model, cm_plot, api_name="confusion")
+    cls_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_cls")
+    wrong_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_wrong")
+    pos.change(attention_for, pos, [att_img, att_caption] + att_out, api_name="attention")
+    return (lambda: [confusion(next(iter(zoo.models), None)), gallery("all", "show all")] + attention_for(0),
+            [cm_plot, gal, att_img, att_caption] + att_out)
+
+
+def _predict_api(zoo: ModelZoo) -> None:
+    """/predict: one image file → {model: {class: probability}} for every available model."""
     def predict_api(path):
         """Classify one image file with every available model: {model: {class: probability}}."""
         try:
@@ -208,171 +323,11 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
         except ImageError as e:
             raise gr.Error(str(e))
 
-    # ---------- Layout ----------
-    with gr.Blocks(title="fmnist-lab: three CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
-        gr.Markdown("# fmnist-lab\nTrain, compare and explain three CNNs on Fashion-MNIST: **simple** (baseline), "
-                    "**sa** (CBAM spatial attention) and **gated** (gated convolutions).")
-        if zoo.unavailable:
-            gr.Markdown("\n".join(f"⚠️ **{n} is unavailable**: {why}" for n, why in zoo.unavailable.items()))
-        user_models = gr.State({})
-        last_input = gr.State(None)
-
-        with gr.Tab("Sketch & classify"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    sketch = gr.Sketchpad(label="Draw a garment (black ink on white)", elem_id="sketch", height=520,
-                                          canvas_size=(560, 560), type="numpy", image_mode="RGBA", layers=False,
-                                          transforms=(), brush=gr.Brush(default_size=22, colors=["#000000"],
-                                                                          color_mode="fixed"))
-                    upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload", "clipboard"],
-                                      height=220, elem_id="upload")
-                    gr.Examples(example_paths(), inputs=upload, label="Real test images")
-                with gr.Column(scale=2):
-                    preview = gr.Image(label="What the models see (28x28 after preprocessing)", height=PREVIEW,
-                                       width=PREVIEW, interactive=False)
-                    verdict = gr.Markdown("Draw something, or upload a picture.", elem_id="verdict")
-                    with gr.Accordion("Invariance explorer: rotate and flip the input", open=True):
-                        angle = gr.Slider(-180, 180, value=0, step=5, label="rotation (degrees)")
-                        with gr.Row():
-                            hflip = gr.Checkbox(label="flip left-right")
-                            vflip = gr.Checkbox(label="flip upside down")
-                        sweep_plot = gr.Plot(label="Probability of the upright answer at every angle")
-            user_choice = gr.Dropdown([], label="Your trained model (from the Train tab) to compare", value=None)
-            gr.Markdown(f"Maps: the model's own map (spatial attention for sa, gates for gated) and Grad-CAM on the "
-                        f"last stage. Colour scale: {COLOUR_SCALE}.")
-            model_outputs = []
-            with gr.Row():
-                for slot in slots:
-                    with gr.Column(elem_classes="model-col", min_width=200):
-                        title = {"simple": "simple (SimpleCNN)", "sa": "sa (spatial attention)",
-                                 "gated": "gated (GatedCNN)", "yours": "your model"}[slot]
-                        if slot in zoo.unavailable:
-                            title += " — unavailable"
-                        lab = gr.Label(num_top_classes=3, label=title, elem_id=f"label-{slot}")
-                        own = gr.Image(label="own map" if slot not in ("simple",) else "own map (none: no attention)",
-                                       height=PREVIEW, interactive=False)
-                        cam = gr.Image(label="Grad-CAM", height=PREVIEW, interactive=False)
-                        model_outputs += [lab, own, cam]
-            outs = [preview, verdict] + model_outputs + [sweep_plot, last_input]
-            explorer = [angle, hflip, vflip, user_models, user_choice]
-            sketch.change(classify, [sketch] + explorer, outs, api_name="classify_sketch",
-                          trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
-            upload.change(classify_upload, [upload] + explorer, outs, api_name="classify_upload", concurrency_limit=4,
-                          preprocess=False)
-            for ctl, api in ((angle, "rotate"), (hflip, "hflip"), (vflip, "vflip"), (user_choice, "choose_model")):
-                ctl.change(explore, [last_input] + explorer, outs, api_name=api,
-                           trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
-
-        with gr.Tab("Train"):
-            gr.Markdown(f"Defaults are the original study's recipe ({STUDY_RECIPE}); this server allows at most "
-                        f"**{caps.max_epochs} epochs** and **{caps.max_train_images:,} training images**. "
-                        "One job runs at a time; others wait in the queue. Shipped models are never overwritten.")
-            with gr.Row():
-                arch = gr.Radio(SHIPPED + ["all three"], value="simple", label="architecture", elem_id="train-arch")
-                # a slider needs min < max: with a cap of 1 the range shows 2 and jobs.plan() caps it
-                epochs = gr.Slider(1, max(2, caps.max_epochs), value=min(100, caps.max_epochs), step=1, label="epochs (max)", elem_id="train-epochs")
-                lr = gr.Number(3e-4, label="learning rate (AdamW)", minimum=1e-6, maximum=1.0)
-                batch = gr.Dropdown([16, 32, 64, 128, 256], value=64, label="batch size")
-            with gr.Row():
-                augs = gr.CheckboxGroup(AUG_CHOICES, value=[v for _, v in AUG_CHOICES], label="augmentations")
-                n_min = min(500, max(100, caps.max_train_images // 2))
-                n_train = gr.Slider(n_min, max(n_min + 100, caps.max_train_images), value=caps.max_train_images,
-                                    step=100,
-                                    label="training images (fewer = quicker)", elem_id="train-size")
-                seed = gr.Number(0, label="seed", precision=0)
-            with gr.Row():
-                start = gr.Button("Start training", variant="primary", elem_id="start-train")
-                stop = gr.Button("Stop", variant="stop", elem_id="stop-train")
-            progress = gr.HTML(_progress_html(0, "idle"), elem_id="train-progress")
-            curves = gr.Plot(label="Live curves: loss and accuracy (dashed: train, solid: validation)",
-                             elem_id="train-curves")
-            table = gr.Dataframe(headers=["arch", "epoch", "train loss", "train acc", "val loss", "val acc", "img/s",
-                                          "seconds"], label="per epoch", interactive=False)
-            results_md = gr.Markdown()
-            download = gr.File(label="Download your checkpoint(s)", file_count="multiple")
-            start.click(start_training, [arch, epochs, lr, batch, augs, n_train, seed, user_models],
-                        [progress, curves, table, results_md, download, user_models, user_choice],
-                        api_name="train", concurrency_limit=1, concurrency_id="train")
-            stop.click(stop_training, None, None, api_name="stop", queue=False)
-
-        with gr.Tab("Metrics & attention"):
-            gr.Markdown(metrics_markdown(zoo.meta))
-            with gr.Row():
-                cm_model = gr.Dropdown(list(zoo.models), value=next(iter(zoo.models), None), label="confusion matrix of")
-            cm_plot = gr.Plot()
-            histories = {n: m.get("history", []) for n, m in zoo.meta.items() if m.get("history")}
-            gr.Plot(curves_figure(histories, "shipped models: training curves") if histories else None)
-            gr.Markdown("### Test images and predictions (the study's debug plot), from a 500-image sample")
-            with gr.Row():
-                cls_filter = gr.Dropdown(["all"] + list(CLASSES), value="all", label="true class")
-                wrong_filter = gr.Dropdown(["show all", "any model"] + list(zoo.models), value="show all",
-                                           label="misclassified by")
-            gal = gr.Gallery(columns=8, height=420, label="✓ right, ✗ wrong", elem_id="debug-gallery")
-            gr.Markdown("### Attention maps of the three models for one test image")
-            pos = gr.Slider(0, len(sample["indices"]) - 1, value=0, step=1, label="sample image")
-            with gr.Row():
-                att_img = gr.Image(label="test image", height=PREVIEW, interactive=False)
-                att_caption = gr.Markdown()
-            att_out = []
-            with gr.Row():
-                for n in SHIPPED:
-                    att_out += [gr.Image(label=f"{n}: own map", height=PREVIEW, interactive=False),
-                                gr.Image(label=f"{n}: Grad-CAM", height=PREVIEW, interactive=False)]
-            cm_model.change(lambda n: confusion_figure(zoo.meta[n]["test_metrics"]["confusion"], n) if n else None,
-                            cm_model, cm_plot, api_name="confusion")
-            for f in (cls_filter, wrong_filter):
-                f.change(gallery, [cls_filter, wrong_filter], gal, api_name=f"gallery_{'cls' if f is cls_filter else 'wrong'}")
-            pos.change(attention_for, pos, [att_img, att_caption] + att_out, api_name="attention")
-
-        with gr.Row(visible=False):
-            api_file = gr.File(label="image file")
-            api_json = gr.JSON()
-            api_btn = gr.Button("predict")
-        api_btn.click(predict_api, api_file, api_json, api_name="predict", concurrency_limit=4)
-
-        def on_load():
-            first_model = next(iter(zoo.models), None)
-            cm = confusion_figure(zoo.meta[first_model]["test_metrics"]["confusion"], first_model) \
-                if first_model and zoo.meta[first_model].get("test_metrics") else None
-            return [cm, gallery("all", "show all")] + attention_for(0)
-
-        demo.load(on_load, None, [cm_plot, gal, att_img, att_caption] + att_out, api_name="load",
-                  js=SELECT_BRUSH_JS)
-    demo.queue(default_concurrency_limit=4)
-    return demo
-
-
-def _duration(seconds: float) -> str:
-    s = max(0, int(seconds))
-    return f"{s // 3600}h {s % 3600 // 60}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
-
-
-def _progress_html(fraction: float, text: str) -> str:
-    pct = max(0.0, min(1.0, float(fraction))) * 100
-    return (f'<div style="border:1px solid #ccc;border-radius:6px;height:14px;overflow:hidden">'
-            f'<div style="width:{pct:.1f}%;height:100%;background:#2ca02c"></div></div>'
-            f'<div style="margin-top:4px">{pct:.0f}% · {text}</div>')
-
-
-def _results_markdown(results, notes) -> str:
-    if not results:
-        return ""
-    parts = []
-    reports = {}
-    for name, r in results:
-        t = r.test_metrics
-        parts.append(f"**{name}**: {r.label}; validation accuracy {r.val_metrics['val_acc']:.4f}"
-                     + (f"; test accuracy **{t['accuracy']:.4f}** (95% CI {t['accuracy_ci95'][0]:.4f}–"
-                        f"{t['accuracy_ci95'][1]:.4f}), macro-F1 {t['macro_f1']:.4f}" if t else ""))
-        if t:
-            reports[name.split(" ")[0]] = t
-    text = "\n\n".join(parts)
-    if reports:
-        text += "\n\nPer class on the test set:\n\n" + study_table(reports, with_study=False)
-    text += "\n\nYour model is now available in the Sketch tab (for you only)."
-    if notes:
-        text += "\n\n*" + "; ".join(notes) + "*"
-    return text
+    with gr.Row(visible=False):
+        api_file = gr.File(label="image file")
+        api_json = gr.JSON()
+        api_btn = gr.Button("predict")
+    api_btn.click(predict_api, api_file, api_json, api_name="predict", concurrency_limit=4)
 
 
 def launch_kwargs() -> dict:

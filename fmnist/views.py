@@ -1,6 +1,7 @@
 """Figures and tables for the app, built from checkpoint metadata (no dataset needed): plotly and Markdown."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,32 @@ def _test_labels() -> np.ndarray | None:
     """All 10,000 test labels: shipped as a tiny file so the comparison needs no dataset."""
     path = ASSETS / "test_labels.npy"
     return np.load(path) if path.exists() else None
+
+
+def progress_html(fraction: float, text: str) -> str:
+    """A progress bar with a line of text under it (the Train tab's status)."""
+    pct = max(0.0, min(1.0, float(fraction))) * 100
+    return (f'<div style="border:1px solid #ccc;border-radius:6px;height:14px;overflow:hidden">'
+            f'<div style="width:{pct:.1f}%;height:100%;background:#2ca02c"></div></div>'
+            f'<div style="margin-top:4px">{pct:.0f}% · {html.escape(text, quote=False).replace(chr(10), "<br>")}</div>')
+
+
+def results_markdown(results: list, notes: list[str]) -> str:
+    """What a finished (or stopped) app training job produced: one line per model and a per-class table."""
+    if not results:
+        return ""
+    parts, reports = [], {}
+    for name, r in results:
+        t = r.test_metrics
+        parts.append(f"**{name}**: {r.label}; validation accuracy {r.val_metrics['val_acc']:.4f}"
+                     + (f"; test accuracy **{t['accuracy']:.4f}** (95% CI {t['accuracy_ci95'][0]:.4f}–"
+                        f"{t['accuracy_ci95'][1]:.4f}), macro-F1 {t['macro_f1']:.4f}" if t else ""))
+        if t:
+            reports[name.split(" ")[0]] = t
+    text = "\n\n".join(parts)
+    if reports:
+        text += "\n\nPer class on the test set:\n\n" + study_table(reports, with_study=False)
+    text += "\n\nYour model is now available in the Sketch tab (for you only)."
+    if notes:
+        text += "\n\n*" + "; ".join(notes) + "*"
+    return text

@@ -1,4 +1,6 @@
 """Server-side training rules: caps from the environment, plans, stop flags, output folder."""
+from pathlib import Path
+
 import pytest
 
 from fmnist import jobs
@@ -42,3 +44,45 @@ def test_output_path_stays_in_the_app_folder():
     p = jobs.output_path("../../etc/passwd", "simple-1")
     assert p.resolve().is_relative_to(jobs.OUTPUT_DIR.resolve())
     assert "checkpoints" not in str(p)
+
+
+def test_run_job_trains_each_config_and_saves_outside_checkpoints(dataset, tmp_path, monkeypatch):
+    import threading
+
+    import fmnist
+    from fmnist.checkpoints import CHECKPOINT_DIR
+
+    monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
+    cfgs, _ = jobs.plan(["simple", "gated"], 2, 3e-4, 64, [], 200, 0, jobs.Caps(100, 55_000))
+    cfgs = [fmnist.TrainConfig(**{**c.to_dict(), "val_size": 500}) for c in cfgs]
+    events = list(jobs.run_job(cfgs, dataset, "alice", threading.Event(), min_interval_s=0))
+    kinds = [k for k, *_ in events]
+    assert kinds.count("epoch") == 4 and kinds.count("model") == 2 and "step" in kinds
+    state = events[-1][3]
+    assert [r[:2] for r in state.rows] == [["simple", 1], ["simple", 2], ["gated", 1], ["gated", 2]]
+    assert [len(h) for h in state.histories.values()] == [2, 2]
+    assert [r.config.arch for _, r in state.results] == ["simple", "gated"]
+    for f in state.files:
+        assert Path(f).is_relative_to(tmp_path) and not Path(f).is_relative_to(CHECKPOINT_DIR)
+        assert fmnist.load_model(f).arch in ("simple", "gated")
+    assert all(0 <= frac <= 1 for _, frac, _, _ in events)
+
+
+def test_run_job_stop_keeps_a_partial_model_and_skips_the_rest(dataset, tmp_path, monkeypatch):
+    import threading
+
+    import fmnist
+
+    monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
+    stop = threading.Event()
+    cfgs = [fmnist.TrainConfig(arch=a, epochs=50, limit=2000, val_size=500) for a in ("sa", "simple")]
+    results = []
+    for kind, _, text, state in jobs.run_job(cfgs, dataset, "bob", stop, min_interval_s=0):
+        if kind == "step":
+            stop.set()
+        if kind == "model":
+            results = state.results
+    assert len(results) == 1                       # simple never started
+    name, result = results[0]
+    assert result.status == "stopped" and "partial" in result.label and "(stopped)" in name
+    assert len(state.files) == 1 and Path(state.files[0]).exists()
