@@ -54,9 +54,9 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
             gr.Markdown("\n".join(f"⚠️ **{n} is unavailable**: {why}" for n, why in zoo.unavailable.items()))
         user_models = gr.State({})         # this visitor's trained models: {name: model}
         with gr.Tab("Sketch & classify"):
-            user_choice = _sketch_tab(zoo, user_models)
+            user_choice, user_column = _sketch_tab(zoo, user_models)
         with gr.Tab("Train"):
-            _train_tab(user_models, user_choice)
+            _train_tab(user_models, user_choice, user_column)
         with gr.Tab("Metrics & attention"):
             fill_metrics, metrics_outputs = _metrics_tab(zoo)
         _predict_api(zoo)
@@ -69,8 +69,10 @@ def _big(image28: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image28).resize((PREVIEW, PREVIEW), Image.NEAREST))
 
 
-def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> gr.Dropdown:
-    """Sketchpad and upload → every model's answer with its maps, live; returns the user-model picker."""
+def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.Column]:
+    """Sketchpad and upload → every model's answer with its maps, live.
+
+    Returns the picker of the visitor's own trained models and their (hidden until then) column."""
     slots = SHIPPED + ["yours"]
 
     def empty(message: str):
@@ -124,7 +126,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> gr.Dropdown:
                               height=220, elem_id="upload")
             gr.Examples(example_paths(), inputs=upload, label="Real test images")
         with gr.Column(scale=2):
-            preview = gr.Image(label="What the models see (28x28 after preprocessing)", height=PREVIEW,
+            preview = gr.Image(label="What the models see (28×28)", height=PREVIEW,
                                width=PREVIEW, interactive=False)
             verdict = gr.Markdown("Draw something, or upload a picture.", elem_id="verdict")
             with gr.Accordion("Invariance explorer: rotate and flip the input", open=True):
@@ -133,13 +135,14 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> gr.Dropdown:
                     hflip = gr.Checkbox(label="flip left-right")
                     vflip = gr.Checkbox(label="flip upside down")
                 sweep_plot = gr.Plot(label="Probability of the upright answer at every angle")
-    user_choice = gr.Dropdown([], label="Your trained model (from the Train tab) to compare", value=None)
+    user_choice = gr.Dropdown([], label="Your trained model to compare", value=None, elem_id="user-model",
+                              info="Models you train in the Train tab appear here (for you only).")
     gr.Markdown(f"Maps: the model's own map (spatial attention for sa, gates for gated) and Grad-CAM on the "
                 f"last stage. Colour scale: {COLOUR_SCALE}.")
-    model_outputs = []
+    model_outputs, columns = [], {}
     with gr.Row():
         for slot in slots:
-            with gr.Column(elem_classes="model-col", min_width=200):
+            with gr.Column(elem_classes="model-col", min_width=200, visible=slot != "yours") as columns[slot]:
                 title = {"simple": "simple (SimpleCNN)", "sa": "sa (spatial attention)",
                          "gated": "gated (GatedCNN)", "yours": "your model"}[slot]
                 if slot in zoo.unavailable:
@@ -158,10 +161,10 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> gr.Dropdown:
     for ctl, api in ((angle, "rotate"), (hflip, "hflip"), (vflip, "vflip"), (user_choice, "choose_model")):
         ctl.change(explore, [last_input] + explorer, outs, api_name=api,
                    trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
-    return user_choice
+    return user_choice, columns["yours"]
 
 
-def _train_tab(user_models: gr.State, user_choice: gr.Dropdown) -> None:
+def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.Column) -> None:
     """Training with live curves; one job per server (jobs.TRAIN_LOCK), models kept per session."""
     caps = jobs.Caps.from_env()
 
@@ -170,19 +173,22 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown) -> None:
         mine = dict(mine or {})
         archs = SHIPPED if arch_choice == "all three" else [arch_choice]
         skip = gr.skip()
+
+        def status(fraction, text):  # only the progress line changes
+            return (progress_html(fraction, text),) + (skip,) * 7
+
         try:
             cfgs, notes = jobs.plan(archs, epochs, lr, batch, augs or [], n_train, seed, caps)
         except ValueError as e:
-            yield progress_html(0, f"⚠️ {e}"), skip, skip, skip, skip, skip, skip
+            yield status(0, f"⚠️ {e}")
             return
         try:
             ds = load_fashion_mnist()
         except (DataNotFoundError, DataFormatError) as e:
-            yield progress_html(0, f"⚠️ Training needs the Fashion-MNIST data.\n{e}"), skip, skip, skip, skip, skip, skip
+            yield status(0, f"⚠️ Training needs the Fashion-MNIST data.\n{e}")
             return
         if not jobs.TRAIN_LOCK.acquire(blocking=False):
-            yield progress_html(0, "⏳ Another training job is running on this server; try again when it ends."), \
-                skip, skip, skip, skip, skip, skip
+            yield status(0, "⏳ Another training job is running on this server; try again when it ends.")
             return
         stop = jobs.stop_flag(session)
         job = jobs.run_job(cfgs, ds, session, stop)
@@ -191,19 +197,20 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown) -> None:
             for kind, fraction, text, state in job:
                 if kind == "epoch":
                     yield (progress_html(fraction, text), curves_figure(state.histories, "this run"), state.rows,
-                           skip, skip, skip, skip)
+                           skip, skip, skip, skip, skip)
                 else:
-                    yield progress_html(fraction, text), skip, skip, skip, skip, skip, skip
+                    yield status(fraction, text)
         finally:        # also on Stop, a closed tab or a crash: end training, free the server's slot
             job.close()
             jobs.release(session)
             jobs.TRAIN_LOCK.release()
         mine.update({name: result.model for name, result in state.results})
-        status = "stopped by you: the partial model is kept" if stop.is_set() else "finished"
-        yield (progress_html(1.0, f"✅ Training {status}. " + "; ".join(notes)),
+        outcome = "stopped by you: the partial model is kept" if stop.is_set() else "finished"
+        yield (progress_html(1.0, f"✅ Training {outcome}. " + "; ".join(notes)),
                curves_figure(state.histories, "this run"), state.rows, results_markdown(state.results, notes),
                state.files, mine,
-               gr.update(choices=list(mine), value=state.results[-1][0] if state.results else None))
+               gr.update(choices=list(mine), value=state.results[-1][0] if state.results else None),
+               gr.Column(visible=bool(mine)))
 
     def stop_training(request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
@@ -239,7 +246,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown) -> None:
     results_md = gr.Markdown()
     download = gr.File(label="Download your checkpoint(s)", file_count="multiple")
     start.click(start_training, [arch, epochs, lr, batch, augs, n_train, seed, user_models],
-                [progress, curves, table, results_md, download, user_models, user_choice],
+                [progress, curves, table, results_md, download, user_models, user_choice, user_column],
                 api_name="train", concurrency_limit=1, concurrency_id="train")
     stop.click(stop_training, None, None, api_name="stop", queue=False)
 

@@ -80,6 +80,7 @@ def test_draw_and_see_three_predictions(page):
             f"() => /\\d+%/.test(document.querySelector('#label-{slot}')?.innerText || '')", timeout=30_000)
     text = page.inner_text("#verdict")
     assert "say" in text or "disagree" in text
+    assert not page.locator("#label-yours").is_visible()  # no model of this visitor's yet: no empty column
     _shot(page, "sketch")
 
 
@@ -102,6 +103,15 @@ def test_train_tiny_run_and_watch_the_curve(page):
                            timeout=240_000)
     assert "epoch" in page.inner_text("#train-progress") or "Training" in page.inner_text("#train-progress")
     _shot(page, "train")
+
+
+def test_your_trained_model_answers_in_the_sketch_tab(page):
+    # follows the training test: the model trained there now answers the drawing beside the shipped ones
+    page.get_by_role("tab", name="Sketch & classify").click()
+    page.wait_for_function("() => /\\d+%/.test(document.querySelector('#label-yours')?.innerText || '')",
+                           timeout=30_000)
+    assert "sa-" in page.locator("#user-model input").input_value()
+    assert "(completed)" in page.locator("#user-model input").input_value()
 
 
 def test_metrics_tab(page):
