@@ -16,7 +16,7 @@ from .models import list_models
 from .preprocess import MAX_FILE_BYTES, ImageError, Prepared, prepare
 from .reference import STUDY_RECIPE
 from .views import (confusion_figure, curves_figure, example_paths, load_test_sample, metrics_markdown,
-                    progress_html, results_markdown, sweep_figure)
+                    models_markdown, progress_html, results_markdown, sweep_figure)
 
 SHIPPED = list_models()
 PREVIEW = 168
@@ -291,6 +291,7 @@ def _metrics_tab(zoo: ModelZoo) -> tuple:
         meta = zoo.meta.get(name) or {}
         return confusion_figure(meta["test_metrics"]["confusion"], name) if meta.get("test_metrics") else None
 
+    gr.Markdown("### The three architectures\n\n" + models_markdown(zoo.models))
     gr.Markdown(metrics_markdown(zoo.meta))
     with gr.Row():
         cm_model = gr.Dropdown(list(zoo.models), value=next(iter(zoo.models), None), label="confusion matrix of")

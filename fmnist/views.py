@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from .data import CLASSES
 from .evaluate import describe_mcnemar, format_interval, mcnemar, study_table
+from .models import count_macs, count_parameters
 from .reference import STUDY_ACCURACY
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -68,6 +69,23 @@ def sweep_figure(sweep: dict) -> go.Figure:
                       yaxis=dict(range=[0, 1.02]), margin=dict(l=40, r=10, t=20, b=40),
                       legend=dict(orientation="h", y=-0.3))
     return fig
+
+
+PAPERS = {"sa": "CBAM, [arXiv 1807.06521](https://arxiv.org/abs/1807.06521)",
+          "gated": "gated convolutions, [arXiv 1612.08083](https://arxiv.org/abs/1612.08083)"}
+
+
+def models_markdown(models: dict) -> str:
+    """What each model is: its class's one-line description, size and cost, and the paper behind it."""
+    lines = ["| model | what it is | parameters | multiply-adds / image | paper |", "|---|---|---|---|---|"]
+    for name, m in models.items():
+        about = (type(m).__doc__ or "").strip().splitlines()[0]
+        lines.append(f"| **{name}** ({type(m).__name__}) | {about} | {count_parameters(m):,} | "
+                     f"{count_macs(m) / 1e6:.1f} M | {PAPERS.get(name, '-')} |")
+    widths = sorted({tuple(m.widths) for m in models.values()})
+    shared = " or ".join("-".join(map(str, w)) for w in widths)
+    return "\n".join(lines) + (f"\n\nAll share one backbone: three stages at 28, 14 and 7 px with {shared} channels, "
+                               "global average pooling, dropout and a linear head; normalization is inside the model.")
 
 
 def metrics_markdown(meta: dict[str, dict]) -> str:
