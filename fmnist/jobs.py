@@ -106,6 +106,10 @@ def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threa
     the current run with a partial model and skips the rest. Closing the generator stops training.
     """
     state = JobState()
+
+    def overall(k: int, run_fraction: float) -> float:  # progress of the whole job, not of one run
+        return (k + min(1.0, run_fraction)) / len(cfgs)
+
     for k, cfg in enumerate(cfgs):
         label = f"{cfg.arch}-{time.strftime('%H%M%S')}"
         state.histories[label] = []
@@ -115,7 +119,7 @@ def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threa
             kind = ev["event"]
             if kind == "step" and time.monotonic() - last > min_interval_s:
                 last = time.monotonic()
-                yield "step", ev["progress"], (
+                yield "step", overall(k, ev["progress"]), (
                     f"{cfg.arch} ({k + 1}/{len(cfgs)}): epoch {ev['epoch']}/{cfg.epochs}, step {ev['step']}/"
                     f"{ev['steps_per_epoch']}, loss {ev['loss']:.3f}, {ev['images_per_sec']:.0f} img/s, "
                     f"ETA {duration(ev['eta_s'])}"), state
@@ -125,7 +129,7 @@ def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threa
                 state.rows.append([cfg.arch, ev["epoch"], round(ev["train_loss"], 4), round(ev["train_acc"], 4),
                                    round(ev["val_loss"], 4), round(ev["val_acc"], 4), round(ev["images_per_sec"]),
                                    round(ev["epoch_time_s"], 1)])
-                yield "epoch", ev["epoch"] / cfg.epochs, (
+                yield "epoch", overall(k, ev["epoch"] / cfg.epochs), (
                     f"{cfg.arch}: epoch {ev['epoch']} done, validation accuracy {ev['val_acc']:.4f}, "
                     f"ETA {duration(ev['eta_s'])}"), state
             elif kind == "end":
@@ -133,7 +137,7 @@ def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threa
                 name = f"{label} ({result.status})"
                 state.files.append(str(save_result(result, output_path(session, label))))
                 state.results.append((name, result))
-                yield "model", 1.0, f"{cfg.arch}: {result.label}", state
+                yield "model", overall(k, 1.0), f"{cfg.arch}: {result.label}", state
         if stop.is_set():
             break
 

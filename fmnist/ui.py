@@ -126,8 +126,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
                               height=220, elem_id="upload")
             gr.Examples(example_paths(), inputs=upload, label="Real test images")
         with gr.Column(scale=2):
-            preview = gr.Image(label="What the models see (28×28)", height=PREVIEW,
-                               width=PREVIEW, interactive=False)
+            preview = gr.Image(label="What the models see (28×28)", height=PREVIEW, interactive=False)
             verdict = gr.Markdown("Draw something, or upload a picture.", elem_id="verdict")
             with gr.Accordion("Invariance explorer: rotate and flip the input", open=True):
                 angle = gr.Slider(-180, 180, value=0, step=5, label="rotation (degrees)")
@@ -310,7 +309,7 @@ def _metrics_tab(zoo: ModelZoo) -> tuple:
         att_img = gr.Image(label="test image", height=PREVIEW, interactive=False)
         att_caption = gr.Markdown()
     att_out = []
-    with gr.Row():
+    with gr.Row(elem_id="attention-maps"):
         for n in SHIPPED:
             att_out += [gr.Image(label=f"{n}: own map", height=PREVIEW, interactive=False),
                         gr.Image(label=f"{n}: Grad-CAM", height=PREVIEW, interactive=False)]

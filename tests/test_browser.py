@@ -119,6 +119,11 @@ def test_metrics_tab(page):
     page.wait_for_selector("text=McNemar", timeout=30_000)
     page.wait_for_function("() => document.querySelectorAll('#debug-gallery img').length > 5", timeout=30_000)
     assert "simple_Precision" in page.content()
+    # attention maps for a test image: sa's and gated's own maps and three Grad-CAMs (simple has no own map)
+    page.locator("#attention-maps").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelectorAll('#attention-maps img').length >= 5", timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#attention-maps img')].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=30_000)
     _shot(page, "metrics")
 
 

@@ -65,7 +65,9 @@ def test_run_job_trains_each_config_and_saves_outside_checkpoints(dataset, tmp_p
     for f in state.files:
         assert Path(f).is_relative_to(tmp_path) and not Path(f).is_relative_to(CHECKPOINT_DIR)
         assert fmnist.load_model(f).arch in ("simple", "gated")
-    assert all(0 <= frac <= 1 for _, frac, _, _ in events)
+    fractions = [frac for kind, frac, _, _ in events if kind != "step"]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0  # one bar for the whole job
+    assert [frac for kind, frac, _, _ in events if kind == "model"] == [0.5, 1.0]
 
 
 def test_run_job_stop_keeps_a_partial_model_and_skips_the_rest(dataset, tmp_path, monkeypatch):

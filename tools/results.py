@@ -32,6 +32,8 @@ TARGET = 0.93
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default=None, help="folder of seed runs to summarise")
+    p.add_argument("--trained-with", default="python tools/train_release.py --out runs/release2 --seeds 0 "
+                   "--parallel 1 --time-budget 2280", help="the command that trained the shipped runs (for the text)")
     a = p.parse_args()
     names = list_models()
     reports, ckpts, ds = _evaluate_all(names, None, tta=True)
@@ -51,6 +53,8 @@ def main() -> int:
         out.append(f"| {n} | {count_parameters(ckpts[n].model):,} | {recipe} | {len(m['history'])} | {m['best_epoch']} | "
                    f"{m['train_time_s'] / 60:.1f} min | {m['time_to_best_s'] / 60:.1f} min | "
                    f"{m['trained_on']['device']}, bf16 {'on' if m['trained_on']['bf16'] else 'off'} |")
+    out += ["", f"Trained one after another, each alone on the machine, by `{a.trained_with}`, then installed by "
+            "`python tools/ship.py <run>.safetensors`. The recipe above is read from each checkpoint."]
 
     out += ["", "## Per class, in the study's layout", "", "Each cell: ours (the study's published figure).", "",
             study_table(reports), "",
@@ -108,6 +112,8 @@ def main() -> int:
 
 def seed_section(folder: Path, names: list[str]) -> list[str]:
     out = ["", f"## Several seeds under the same budget ({folder})", "",
+           "A separate, shorter study: every architecture trained with three seeds under one equal wall-clock "
+           "budget (below), to see how much a single run's accuracy moves with the seed.", "",
            "| model | seeds | test accuracy mean ± sd | per seed (epochs) | time budget |", "|---|---|---|---|---|"]
     for n in names:
         runs = sorted(folder.glob(f"{n}-s*.safetensors"))
