@@ -5,6 +5,8 @@ Fashion-MNIST images are bright garments on black, trimmed to the garment, the l
 
 1. read it (file path, bytes, PIL image, numpy array or Gradio's sketchpad dict) as grey levels in
    [0, 1], compositing any transparency over white;
+   an image made of repeated k x k pixels is reduced back exactly; one already 28x28 and bright on black
+   is used as it is;
 2. decide polarity from the border: a light background (photo, sketch) is inverted to bright-on-black;
 3. subtract the background level, crop to the content, fill closed outlines of drawings (the dataset's
    garments are solid), thicken thin strokes so they survive shrinking;
@@ -178,6 +180,22 @@ def _open_and_read(fp) -> np.ndarray:
         raise ImageError(f"The image file is damaged or truncated ({e}).") from e
 
 
+def _undo_pixel_enlargement(grey: np.ndarray, min_side: int = 8) -> tuple[np.ndarray, int]:
+    """An image made of equal k x k blocks (a small image enlarged by repeating pixels: our examples, a
+    zoomed screenshot of a 28x28 image) -> the small image, exactly, and k; others unchanged, k = 1.
+
+    Rows change only at multiples of k and columns too exactly when every k x k block is constant.
+    Resampling such an image instead blurs it, and the models are sensitive to that.
+    """
+    h, w = grey.shape
+    row_changes = np.flatnonzero((grey[1:] != grey[:-1]).any(1)) + 1
+    col_changes = np.flatnonzero((grey[:, 1:] != grey[:, :-1]).any(0)) + 1
+    k = int(np.gcd.reduce(np.concatenate([[h, w], row_changes, col_changes])))
+    if k < 2 or min(h, w) // k < min_side:
+        return grey, 1
+    return np.ascontiguousarray(grey[::k, ::k]), k
+
+
 def _stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width of a binary mask: 2 * area / perimeter (a filled shape gives a large value)."""
     area = mask.sum()
@@ -196,6 +214,9 @@ def prepare(source, size: int = 28, fill_outlines: bool | None = None) -> Prepar
         fill_outlines = isinstance(source, dict)
     grey = read_image(source)
     notes: list[str] = []
+    grey, k = _undo_pixel_enlargement(grey)
+    if k > 1:
+        notes.append(f"pixels repeated {k}x{k}: reduced back exactly")
     h, w = grey.shape
     if max(h, w) > WORK_SIDE:  # reduce huge inputs first (area filter keeps thin strokes as grey)
         s = WORK_SIDE / max(h, w)
@@ -203,6 +224,15 @@ def prepare(source, size: int = 28, fill_outlines: bool | None = None) -> Prepar
         h, w = grey.shape
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     bg = float(np.median(border))
+    if (h, w) == (size, size) and bg <= 0.5 and not isinstance(source, dict):
+        # already in the dataset's format (28x28, bright on black): cropping and rescaling could only
+        # move it away from what the models were trained on
+        if float(grey.max()) < 0.08:
+            raise ImageError("The image looks blank: nothing stands out from the background.")
+        notes.append(f"already a {size}x{size} bright-on-black image: used as it is")
+        x = np.ascontiguousarray(grey, dtype=np.float32)
+        return Prepared(tensor=torch.from_numpy(x)[None, None], preview=(x * 255).round().astype(np.uint8),
+                        notes=notes)
     if bg > 0.5:
         x = 1.0 - grey
         bg = 1.0 - bg

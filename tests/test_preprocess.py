@@ -159,3 +159,30 @@ def test_big_images_are_refused_before_decoding():
     Image.new("1", (8000, 6000), 0).save(buf, "PNG")  # 48 MP: over the limit, under Pillow's hard error
     with pytest.raises(ImageError, match="too large"):
         prepare(buf.getvalue())
+
+
+@pytest.mark.parametrize("k", [2, 4, 7, 20])
+def test_pixel_enlargements_and_28x28_dataset_images_reach_the_model_unchanged(dataset, k):
+    # a dataset image saved as a PNG, enlarged by repeating pixels (like the shipped examples or a zoomed
+    # screenshot): the models must see exactly the original, not a resampled copy
+    for i in (3, 320, 290):  # trouser, a bag that fills the frame, a sandal
+        img = dataset.test_images[i].numpy()
+        buf = io.BytesIO()
+        Image.fromarray(np.kron(img, np.ones((k, k), np.uint8))).save(buf, "PNG")
+        p = prepare(buf.getvalue())
+        assert np.array_equal(p.preview, img), (i, k)
+        assert any(f"repeated {k}x{k}" in n for n in p.notes) and any("used as it is" in n for n in p.notes)
+
+
+def test_smooth_enlargements_are_not_mistaken_for_repeated_pixels(dataset):
+    img = Image.fromarray(dataset.test_images[3].numpy()).resize((112, 112), Image.BILINEAR)
+    p = prepare(np.asarray(img))
+    assert not any("repeated" in n for n in p.notes) and not any("used as it is" in n for n in p.notes)
+
+
+def test_shipped_examples_are_the_exact_test_images(dataset):
+    from fmnist.views import example_paths
+
+    for path in example_paths():
+        index = int(path.rsplit("test", 1)[1].split(".")[0])
+        assert np.array_equal(prepare(path).preview, dataset.test_images[index].numpy()), path
