@@ -16,7 +16,10 @@ def test_uploads_agree_with_the_original_28x28(dataset, name):
     idx = rng.choice(10_000, 300, replace=False)
     originals = dataset.test_images[idx]
     with torch.no_grad():
-        direct = model(to_float(originals)).argmax(1)
+        probs = model(to_float(originals)).softmax(1)
+        direct = probs.argmax(1)
+        top2 = probs.topk(2, 1).values
+        confident = top2[:, 0] - top2[:, 1] >= 0.3  # the original's answer leads by 0.3 or more
         batch = []
         for k, img in enumerate(originals.numpy()):
             data = render_as_upload(img, scale=int(rng.integers(3, 12)), canvas=int(rng.integers(380, 600)),
@@ -24,11 +27,17 @@ def test_uploads_agree_with_the_original_28x28(dataset, name):
                                     jpeg_quality=int(rng.integers(60, 95)))
             batch.append(prepare(data).tensor)
         via_upload = model(torch.cat(batch)).argmax(1)
-    agreement = (direct == via_upload).float().mean().item()
-    print(f"\n{name}: {agreement:.1%} of uploads agree with the original 28x28 image")
-    # Issue 3 asks for 95%; the shipped CPU-trained models reach 91.7-94.7% (NOTES.md, "Known gaps").
-    # This bar guards what is achieved; raise it to 0.95 once better models ship.
+    same = direct == via_upload
+    agreement = same.float().mean().item()
+    sure = same[confident].float().mean().item()
+    print(f"\n{name}: {agreement:.1%} of uploads agree with the original 28x28 image; {sure:.1%} of those "
+          f"where the original's answer leads by >= 0.3 ({confident.float().mean().item():.0%} of images)")
+    # Issue 3 asks for 95% overall; the shipped CPU-trained models reach 90.7-94.3% (NOTES.md, "Known
+    # gaps"): the disagreements are borderline images (the original's answer leads by a median 0.1-0.14).
+    # The overall bar guards what is achieved; raise it to 0.95 once models allow.
     assert agreement >= 0.88, f"{name}: only {agreement:.1%} of uploads agree with the original image"
+    # where the model is sure of the original, the upload must get the same answer
+    assert sure >= 0.95, f"{name}: only {sure:.1%} of confidently classified uploads agree"
 
 
 def _outline(points, closed=True):
