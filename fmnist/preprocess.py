@@ -49,6 +49,13 @@ class Prepared:
     preview: np.ndarray    # (28, 28) uint8, what the models see
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_image(cls, image: np.ndarray, notes: list[str] | None = None) -> "Prepared":
+        """From a (28, 28) float image in [0, 1]: the model's input and its uint8 preview."""
+        x = np.ascontiguousarray(image, dtype=np.float32)
+        return cls(tensor=torch.from_numpy(x)[None, None], preview=(x * 255).round().astype(np.uint8),
+                   notes=notes if notes is not None else [])
+
 
 def _from_pil(img: Image.Image) -> np.ndarray:
     """PIL image of any mode -> float32 (H, W) grey in [0, 1], transparency composited over white."""
@@ -230,9 +237,7 @@ def prepare(source, size: int = 28, fill_outlines: bool | None = None) -> Prepar
         if float(grey.max()) < 0.08:
             raise ImageError("The image looks blank: nothing stands out from the background.")
         notes.append(f"already a {size}x{size} bright-on-black image: used as it is")
-        x = np.ascontiguousarray(grey, dtype=np.float32)
-        return Prepared(tensor=torch.from_numpy(x)[None, None], preview=(x * 255).round().astype(np.uint8),
-                        notes=notes)
+        return Prepared.from_image(grey, notes)
     if bg > 0.5:
         x = 1.0 - grey
         bg = 1.0 - bg
@@ -277,8 +282,7 @@ def prepare(source, size: int = 28, fill_outlines: bool | None = None) -> Prepar
     small = np.clip(small / max(float(small.max()), 1e-6), 0, 1).astype(np.float32)
     if not np.isfinite(small).all():
         raise ImageError("The image could not be converted to valid pixel values.")
-    preview = (small * 255).round().astype(np.uint8)
-    return Prepared(tensor=torch.from_numpy(small)[None, None], preview=preview, notes=notes)
+    return Prepared.from_image(small, notes)
 
 
 def render_as_upload(image28: np.ndarray, scale: int = 8, canvas: int = 400, offset=(30, -20),

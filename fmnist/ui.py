@@ -43,7 +43,6 @@ CSS = """
 """
 
 
-
 def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
     """The whole app on `zoo` (the shipped checkpoints by default): three tabs and a hidden /predict."""
     zoo = zoo or ModelZoo()
@@ -111,9 +110,8 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
     def explore(last, angle, hflip, vflip, mine, choice):
         if last is None:
             return empty("Draw or upload something first; then rotate and flip it here.")
-        x = torch.from_numpy(np.asarray(last, np.float32))   # (1, 1, 28, 28) in [0, 1]
-        preview = (x[0, 0].numpy() * 255).round().astype(np.uint8)
-        return answer(Prepared(tensor=x, preview=preview), angle, hflip, vflip, mine, choice)
+        image = np.asarray(last, np.float32)[0, 0]   # the stored (1, 1, 28, 28) input, in [0, 1]
+        return answer(Prepared.from_image(image), angle, hflip, vflip, mine, choice)
 
     last_input = gr.State(None)            # the last prepared input, for the explorer
     with gr.Row():

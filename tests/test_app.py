@@ -55,6 +55,20 @@ def test_classify_upload_gives_predictions_maps_and_preview(client):
     assert sa_map and gated_map
 
 
+def test_invariance_explorer_rotates_the_last_input(client):
+    import numpy as np
+    from PIL import Image
+
+    upright = client.predict(handle_file(example_paths()[1]), 0, False, False, None, api_name="/classify_upload")
+    turned = client.predict(90, False, False, None, api_name="/rotate")  # this client's last input, turned
+    a, b = (np.asarray(Image.open(o[0]).convert("L").resize((28, 28), Image.NEAREST)) for o in (upright, turned))
+    a, b = a.astype(float), b.astype(float)
+    # a trouser on its side: the upright image turned 90 degrees counter-clockwise (bilinear, so nearly
+    # exact), far from the upright one
+    assert abs(np.rot90(a) - b).mean() < 0.05 * abs(a - b).mean()
+    assert all(turned[2 + 3 * i].get("label") in fmnist.CLASSES for i in range(3))
+
+
 def test_broken_checkpoints_leave_the_app_up(tmp_path):
     shutil.copytree(CHECKPOINT_DIR / "simple", tmp_path / "simple")
     (tmp_path / "sa").mkdir()
