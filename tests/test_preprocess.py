@@ -59,6 +59,29 @@ def test_upload_of_a_dataset_image_round_trips(dataset):
     assert corr > 0.85
 
 
+@pytest.mark.parametrize("scale", [3, 5, 8])
+@pytest.mark.parametrize("width", [16, 17])
+def test_an_enlarged_upload_lands_on_the_dataset_pixel_grid(scale, width):
+    # a garment as the dataset frames it: full height, `width` columns, the odd margin's extra pixel on
+    # the left; enlarged, put off-centre on a page, JPEG: the same columns come back, none blurred away
+    img = np.zeros((28, 28), np.uint8)
+    left = (28 - width + 1) // 2
+    img[:, left:left + width] = 255
+    img[:, left] = img[:, left + width - 1] = 110  # soft edges, as the dataset's garments have
+    p = prepare(render_as_upload(img, scale=scale, canvas=480, offset=(37, -23), jpeg_quality=90))
+    lit = np.flatnonzero(p.preview.max(0) > 45)
+    assert (lit[0], lit[-1]) == (left, left + width - 1)
+    assert (p.preview.max(1) > 45).all()  # the long side fills the frame
+    assert np.abs(p.preview.astype(int) - img).mean() < 8
+
+
+def test_faint_drawings_are_brought_to_full_brightness():
+    page = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(page).rectangle([120, 60, 280, 340], fill=190)  # a light pencil on white
+    p = prepare(page)
+    assert p.preview.max() == 255 and p.preview[14, 14] > 240
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16", "LA", "CMYK", "1", "F"])
 def test_any_pil_mode(mode):
     base = Image.new("L", (90, 60), 255)
