@@ -4,6 +4,10 @@ a fresh run with --train (one architecture at a time, stops at the target or aft
 
     python bench/time_to_accuracy.py [checkpoints...]          # from stored histories
     python bench/time_to_accuracy.py --train --max-minutes 10   # fresh runs with the release recipe
+    python bench/time_to_accuracy.py --train --max-minutes 3 --augment hflip   # ... upright images only
+
+The study's augmentations (vertical flips, rotations up to 90 degrees) make the upright test set harder
+to fit; --augment shows what the trainer does without them (same recipe otherwise).
 """
 from __future__ import annotations
 
@@ -32,12 +36,14 @@ def main() -> None:
     p.add_argument("checkpoints", nargs="*", default=list_models())
     p.add_argument("--train", action="store_true")
     p.add_argument("--max-minutes", type=float, default=10)
+    p.add_argument("--augment", default="seed", help="with --train: seed (the study's), none, or ops like hflip")
     a = p.parse_args()
     print(f"| model | reached val acc {TARGET} after | epoch | best val acc seen |\n|---|---|---|---|")
     for name in (list_models() if a.train else a.checkpoints):
         if a.train:
             stop = threading.Event()
-            cfg = TrainConfig(arch=name, epochs=200, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
+            augment = a.augment if a.augment in ("seed", "none", "strong") else tuple(a.augment.split(","))
+            cfg = TrainConfig(arch=name, epochs=200, augment=augment, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
                               label_smoothing=0.1, ema=0.999, time_budget_s=a.max_minutes * 60, evaluate_test=False)
             history = []
             for ev in fit(cfg, stop=stop):

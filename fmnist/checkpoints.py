@@ -99,6 +99,7 @@ def save_result(result, path: str | os.PathLike) -> Path:
         test_metrics=test or None, test_predictions=predictions, train_time_s=result.train_time_s,
         time_to_best_s=result.time_to_best_s, steps=result.steps, data_fingerprint=result.data_fingerprint,
         trained_on={"device": result.device, "bf16": result.bf16},
+        **({"previous_runs": result.previous_runs} if result.previous_runs else {}),
     )
 
 

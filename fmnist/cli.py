@@ -46,6 +46,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
     t.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST files (else $FMNIST_DATA, ...)")
     t.add_argument("--resume", default=None, help="checkpoint to continue training from")
+    t.add_argument("--restart-schedule", action="store_true",
+                   help="with --resume: a fresh learning-rate schedule over this run (a warm restart)")
     t.add_argument("--out", default=None, help="where to save (default runs/<arch>-<time>.safetensors)")
     t.add_argument("--tensorboard", default=None, metavar="DIR", help="also log to TensorBoard in DIR")
     t.add_argument("--quiet", action="store_true", help="no progress bar; one line per epoch")
@@ -71,6 +73,7 @@ def _config_from_args(a) -> TrainConfig:
         patience=a.patience, seed=a.seed, limit=a.limit, val_size=a.val_size, widths=a.widths,
         dropout=a.dropout, ema=a.ema, device=a.device, bf16={"auto": "auto", "on": True, "off": False}[a.bf16],
         channels_last="auto", data_dir=a.data_dir, resume=a.resume, time_budget_s=a.time_budget,
+        restart_schedule=a.restart_schedule,
     )
 
 

@@ -53,6 +53,7 @@ class TrainConfig:
     evaluate_test: bool = True    # report test metrics at the end (never used for model selection)
     data_dir: str | None = None
     resume: str | None = None     # checkpoint to continue from (weights, history, epoch counter)
+    restart_schedule: bool = False  # with resume: a fresh schedule over this run (a warm restart, SGDR)
     time_budget_s: float | None = None  # stop after this much training time; schedules follow the clock
 
     def to_dict(self) -> dict:
@@ -78,6 +79,7 @@ class TrainResult:
     data_fingerprint: str = ""
     device: str = "cpu"
     bf16: bool = False
+    previous_runs: list[dict] = field(default_factory=list)  # a resumed run: the runs it continued
 
     @property
     def label(self) -> str:
@@ -186,6 +188,8 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
 
     history: list[dict] = []
     start_epoch = 0
+    prior_s = time_to_best = 0.0  # training time before this run (resumed runs report totals)
+    previous_runs: list[dict] = []
     if cfg.resume:
         from .checkpoints import load_checkpoint
 
@@ -193,6 +197,9 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
         model = ckpt.model
         history = list(ckpt.meta.get("history", []))
         start_epoch = len(history)
+        prior_s = float(ckpt.meta.get("train_time_s") or 0.0)
+        previous_runs = previous_run_chain(ckpt.meta)
+        time_to_best = float(ckpt.meta.get("time_to_best_s") or 0.0)
     else:
         model = create_model(cfg.arch, widths=cfg.widths, dropout=cfg.dropout)
     model.to(device)
@@ -204,10 +211,11 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     y_train = split.train_labels.to(device)
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
+    first = start_epoch if cfg.restart_schedule else 0  # the epoch the schedule counts from
+    total_steps = steps_per_epoch * max(cfg.epochs - first, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_factor(cfg.schedule, 0.0)  # fail early on an unknown schedule name
-    warmup = cfg.warmup_epochs / max(cfg.epochs, 1)
+    warmup = cfg.warmup_epochs / max(cfg.epochs - first, 1)
     # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
     g = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch)  # on the device: no host syncs
 
@@ -220,7 +228,6 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     best_epoch = max(history, key=lambda h: h["val_acc"])["epoch"] if history else 0
     best_state = copy.deepcopy((ema.module if ema else model).state_dict())
     t0 = time.perf_counter()
-    time_to_best = 0.0
     status, steps_done = "completed", 0
     stopped = lambda: stop is not None and stop.is_set()  # noqa: E731
 
@@ -235,7 +242,7 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
                 status = "stopped"
                 break
             # progress through the run: by steps, or by the clock when a time budget is set
-            progress = ((epoch - 1) * steps_per_epoch + step) / total_steps
+            progress = ((epoch - 1 - first) * steps_per_epoch + step) / total_steps
             if cfg.time_budget_s:
                 progress = max(progress, (time.perf_counter() - t0) / cfg.time_budget_s)
                 if progress >= 1.0:
@@ -281,11 +288,11 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
         elapsed = time.perf_counter() - t0
         is_best = val["val_acc"] > best_acc
         if is_best:
-            best_acc, best_epoch, time_to_best = val["val_acc"], epoch, elapsed
+            best_acc, best_epoch, time_to_best = val["val_acc"], epoch, prior_s + elapsed
             best_state = copy.deepcopy(eval_model.state_dict())
         row = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, **val,
                "lr": opt.param_groups[0]["lr"], "images_per_sec": seen / epoch_time,
-               "epoch_time_s": epoch_time, "elapsed_s": elapsed}
+               "epoch_time_s": epoch_time, "elapsed_s": prior_s + elapsed}
         history.append(row)
         per_epoch = elapsed / (epoch - start_epoch)
         yield {"event": "epoch", **row, "best_epoch": best_epoch, "best_val_acc": best_acc, "is_best": is_best,
@@ -296,7 +303,7 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
             status = "early_stopped"
             break
 
-    train_time = time.perf_counter() - t0
+    train_time = prior_s + time.perf_counter() - t0
     if history:  # the best epoch's weights; a run stopped before one full epoch keeps its current weights
         (ema.module if ema else model).load_state_dict(best_state)
     final = (ema.module if ema else model)
@@ -308,10 +315,18 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
         model=final.cpu().eval(), config=cfg, status=status, history=history, best_epoch=best_epoch,
         val_metrics=val_metrics, test_metrics=test, train_time_s=train_time, time_to_best_s=time_to_best,
         steps=steps_done, data_fingerprint=split.fingerprint, device=str(device), bf16=use_bf16,
+        previous_runs=previous_runs,
     )
     yield {"event": "end", "status": status, "label": result.label, "result": result,
            "val_acc": val_metrics["val_acc"], "test_acc": test["accuracy"] if test else None,
            "train_time_s": train_time}
+
+
+def previous_run_chain(meta: dict) -> list[dict]:
+    """The runs a checkpoint's training consisted of, oldest first: what a run resumed from it continues."""
+    own = {"config": meta.get("config"), "epochs": len(meta.get("history", [])) - sum(
+        r.get("epochs", 0) for r in meta.get("previous_runs", [])), "train_time_s": meta.get("train_time_s")}
+    return list(meta.get("previous_runs", [])) + [own]
 
 
 def train(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -> TrainResult:

@@ -5,6 +5,7 @@ import torch
 
 import fmnist
 from fmnist.training import TrainConfig, fit, lr_factor
+from fmnist.checkpoints import read_metadata
 
 
 def _cfg(**kw):
@@ -74,6 +75,21 @@ def test_resume_continues_the_history(small_split, tmp_path):
     resumed = fmnist.train(_cfg(epochs=2, resume=str(path)), small_split)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
     assert resumed.history[0] == first.history[0]
+
+
+def test_warm_restart_runs_a_fresh_schedule_and_counts_all_training_time(small_split, tmp_path):
+    first = fmnist.train(_cfg(epochs=2, schedule="cosine"), small_split)
+    path = fmnist.save_result(first, tmp_path / "first.safetensors")
+    cont = fmnist.train(_cfg(epochs=4, schedule="cosine", resume=str(path)), small_split)
+    fresh = fmnist.train(_cfg(epochs=4, schedule="cosine", resume=str(path), restart_schedule=True), small_split)
+    # continuing: epoch 3 of 4 starts half-way down the cosine; restarting: at the top again
+    assert cont.history[2]["lr"] < 0.6 * fresh.history[2]["lr"]
+    assert fresh.history[2]["lr"] > first.history[0]["lr"] * 0.7
+    assert fresh.train_time_s > first.train_time_s and fresh.history[2]["elapsed_s"] > first.history[1]["elapsed_s"]
+    # the checkpoint says what it was trained with before the restart
+    saved = fmnist.save_result(fresh, tmp_path / "fresh.safetensors")
+    previous = read_metadata(saved)["previous_runs"]
+    assert [(r["epochs"], r["config"]["epochs"]) for r in previous] == [(2, 2)]
 
 
 def test_time_budget_ends_training(small_split):

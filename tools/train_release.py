@@ -4,6 +4,8 @@ Used for the shipped checkpoints (see README, "Shipped models"): on a GPU all ru
 a CPU pass --parallel 1. Each run is `python -m fmnist train` with the release recipe below.
 
     python tools/train_release.py --out runs/release --time-budget 420 --seeds 0 1 2
+    python tools/train_release.py --out runs/release3 --archs sa gated --seeds 0 --parallel 1 \
+        --time-budget 1920 --resume runs/release2            # warm restarts of earlier runs
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def main() -> int:
     p.add_argument("--parallel", type=int, default=0, help="runs at once (0: all)")
     p.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
     p.add_argument("--out", default="runs/release")
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="warm restart: continue DIR/<arch>-s<seed>.safetensors with a fresh schedule over --time-budget")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more arguments for every run")
     a = p.parse_args()
     out = Path(a.out)
@@ -51,7 +55,9 @@ def main() -> int:
             name = f"{arch}-s{seed}"
             cmd = [sys.executable, "-m", "fmnist", "train", "--arch", arch, "--seed", str(seed), *recipe,
                    "--time-budget", str(a.time_budget), "--quiet", "--out", str(out / f"{name}.safetensors"),
-                   *(["--limit", str(a.limit)] if a.limit else []), *a.extra]
+                   *(["--limit", str(a.limit)] if a.limit else []),
+                   *(["--resume", str(Path(a.resume) / f"{name}.safetensors"), "--restart-schedule"] if a.resume else []),
+                   *a.extra]
             log = open(out / f"{name}.log", "w")
             running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
         for item in list(running):
