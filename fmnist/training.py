@@ -324,9 +324,11 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
 
 def previous_run_chain(meta: dict) -> list[dict]:
     """The runs a checkpoint's training consisted of, oldest first: what a run resumed from it continues."""
-    own = {"config": meta.get("config"), "epochs": len(meta.get("history", [])) - sum(
-        r.get("epochs", 0) for r in meta.get("previous_runs", [])), "train_time_s": meta.get("train_time_s")}
-    return list(meta.get("previous_runs", [])) + [own]
+    before = meta.get("previous_runs", [])
+    own = {"config": meta.get("config"),
+           "epochs": len(meta.get("history", [])) - sum(r.get("epochs", 0) for r in before),
+           "train_time_s": float(meta.get("train_time_s") or 0.0) - sum(r.get("train_time_s") or 0.0 for r in before)}
+    return list(before) + [own]
 
 
 def train(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -> TrainResult:
