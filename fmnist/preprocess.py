@@ -83,8 +83,10 @@ def _from_pil(img: Image.Image) -> np.ndarray:
         img = img.convert("L")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
+        if rgba.getextrema()[3][0] == 255:
+            img = rgba.convert("RGB")  # opaque (Gradio 6.31's sketch composite): nothing to composite
+        else:
+            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
@@ -105,10 +107,7 @@ def _from_array(arr: np.ndarray) -> np.ndarray:
         raise ImageError(f"The image is too large ({arr.shape[1]}x{arr.shape[0]} pixels).")
     if arr.dtype == np.uint8 and (arr.ndim == 2 or arr.shape[-1] in (3, 4)):
         # the sketchpad's RGBA canvas: Pillow converts it in a fraction of the time numpy takes
-        img = Image.fromarray(np.ascontiguousarray(arr))
-        if arr.ndim == 3 and arr.shape[-1] == 4 and arr[..., 3].min() == 255:
-            img = img.convert("RGB")  # opaque: nothing to composite
-        return _from_pil(img)
+        return _from_pil(Image.fromarray(np.ascontiguousarray(arr)))
     if arr.dtype.kind == "b":
         x = arr.astype(np.float32)
     elif arr.dtype.kind in "iu":
@@ -214,11 +213,6 @@ def _undo_pixel_enlargement(grey: np.ndarray, min_side: int = 8) -> tuple[np.nda
     return np.ascontiguousarray(grey[::k, ::k]), k
 
 
-def _content_mask(x: np.ndarray, peak: float) -> np.ndarray:
-    """Pixels that belong to the garment or the drawing."""
-    return x > max(CONTENT_THRESHOLD * peak, 0.01)
-
-
 def _edges(profile: np.ndarray, step: int) -> tuple[float, float]:
     """Where content starts and ends along a profile (the brightest pixel of each row or column), to a
     fraction of a pixel: the point where it first reaches half the brightness it has one pixel of the
@@ -307,17 +301,16 @@ def prepare(source, size: int = 28, fill_outlines: bool | None = None) -> Prepar
     if peak < 0.08:
         raise ImageError("The image looks blank: nothing stands out from the background.")
     x = (x / peak).astype(np.float32)  # the brightest part becomes 1, as in the dataset (faint drawings too)
-    peak = 1.0
-    mask = _content_mask(x, peak)
+    mask = x > CONTENT_THRESHOLD  # the garment or the drawing
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if len(rows) == 0:
         raise ImageError("The image looks blank: nothing stands out from the background.")
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     x, mask = x[top:bottom, left:right], mask[top:bottom, left:right]
     if fill_outlines:
-        inside = ndimage.binary_fill_holes(x > 0.5 * peak) & (x <= 0.5 * peak)
+        inside = ndimage.binary_fill_holes(x > 0.5) & (x <= 0.5)
         if inside.sum() > 0.05 * x.size:
-            x = np.where(inside, OUTLINE_FILL * peak, x).astype(np.float32)
+            x = np.where(inside, OUTLINE_FILL, x).astype(np.float32)
             mask = mask | inside
             notes.append("closed outlines filled (the dataset's garments are solid shapes)")
     side = max(x.shape)
@@ -342,7 +335,6 @@ def prepare(source, size: int = 28, fill_outlines: bool | None = None) -> Prepar
         for axis in (0, 1):
             small = ndimage.convolve1d(small, SHARPEN, axis=axis, mode="nearest")
         small = np.clip(small, 0, 1)
-    small = small.astype(np.float32)
     if not np.isfinite(small).all():
         raise ImageError("The image could not be converted to valid pixel values.")
     return Prepared.from_image(small, notes)
@@ -361,4 +353,12 @@ def render_as_upload(image28: np.ndarray, scale: int = 8, canvas: int = 400, off
     return buf.getvalue()
 
 
-__all__ = ["ImageError", "Prepared", "prepare", "read_image", "render_as_upload"]
+def render_as_random_upload(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """render_as_upload with the ranges the upload-agreement test and bench draw from: enlarged 3-11x,
+    a 380-600 px page, up to 40 px off-centre, JPEG quality 60-95."""
+    return render_as_upload(image28, scale=int(rng.integers(3, 12)), canvas=int(rng.integers(380, 600)),
+                            offset=(int(rng.integers(-40, 40)), int(rng.integers(-40, 40))),
+                            jpeg_quality=int(rng.integers(60, 95)))
+
+
+__all__ = ["ImageError", "Prepared", "prepare", "read_image", "render_as_random_upload", "render_as_upload"]

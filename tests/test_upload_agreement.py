@@ -5,7 +5,7 @@ import torch
 
 import fmnist
 from fmnist.data import to_float
-from fmnist.preprocess import prepare, render_as_upload
+from fmnist.preprocess import prepare, render_as_random_upload
 
 
 @pytest.mark.slow
@@ -21,11 +21,8 @@ def test_uploads_agree_with_the_original_28x28(dataset, name):
         top2 = probs.topk(2, 1).values
         confident = top2[:, 0] - top2[:, 1] >= 0.3  # the original's answer leads by 0.3 or more
         batch = []
-        for k, img in enumerate(originals.numpy()):
-            data = render_as_upload(img, scale=int(rng.integers(3, 12)), canvas=int(rng.integers(380, 600)),
-                                    offset=(int(rng.integers(-40, 40)), int(rng.integers(-40, 40))),
-                                    jpeg_quality=int(rng.integers(60, 95)))
-            batch.append(prepare(data).tensor)
+        for img in originals.numpy():
+            batch.append(prepare(render_as_random_upload(img, rng)).tensor)
         via_upload = model(torch.cat(batch)).argmax(1)
     same = direct == via_upload
     agreement = same.float().mean().item()
