@@ -21,7 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import fmnist  # noqa: E402
 from fmnist.data import to_float  # noqa: E402
-from fmnist.preprocess import prepare, render_as_random_upload  # noqa: E402
+from fmnist.images import render_as_random_upload  # noqa: E402
+from fmnist.preprocess import prepare  # noqa: E402
 
 
 def held_out(n: int) -> tuple[np.ndarray, np.random.Generator]:

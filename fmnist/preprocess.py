@@ -3,8 +3,8 @@
 Fashion-MNIST images are bright garments on black, trimmed to the garment, the longest side scaled to
 28 pixels and centred. ``prepare(image)`` does the same to a user's image:
 
-1. read it (file path, bytes, PIL image, numpy array or Gradio's sketchpad dict) as grey levels in
-   [0, 1], compositing any transparency over white;
+1. read it as grey levels in [0, 1] (`fmnist.images`: file path, bytes, PIL image, numpy array or
+   Gradio's sketchpad dict), compositing any transparency over white;
    an image made of repeated k x k pixels is reduced back exactly; one already 28x28 and bright on black
    is used as it is;
 2. decide polarity from the border: a light background (photo, sketch) is inverted to bright-on-black;
@@ -16,20 +16,15 @@ Bad input raises ImageError with a message meant for the user.
 """
 from __future__ import annotations
 
-import io
-import os
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from scipy import ndimage
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageFilter
 
-# Pillow refuses images above this many pixels (decompression bombs): 40 MP covers any photo.
-MAX_PIXELS = 40_000_000
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-MAX_FILE_BYTES = 20 * 1024 * 1024
+from .images import ImageError, read_image
+
 # Tuned on 600 test images re-rendered as uploads (disjoint from the 300 in
 # tests/test_upload_agreement.py; NOTES.md, "Upload agreement"): a 5% threshold ignores JPEG ringing
 # around the garment, the frame is found to a fraction of a pixel (_dataset_frame), area averaging
@@ -44,10 +39,6 @@ OUTLINE_FILL = 1.0  # brightness given to the inside of a drawn outline (ink is 
 WORK_SIDE = 1024  # bigger inputs are first reduced to this, so cost does not grow with the upload
 
 
-class ImageError(ValueError):
-    """The image cannot be classified; the message says why in words a user understands."""
-
-
 @dataclass
 class Prepared:
     tensor: torch.Tensor   # (1, 1, 28, 28) float32 in [0, 1], bright garment on black
@@ -60,141 +51,6 @@ class Prepared:
         x = np.ascontiguousarray(image, dtype=np.float32)
         return cls(tensor=torch.from_numpy(x)[None, None], preview=(x * 255).round().astype(np.uint8),
                    notes=notes if notes is not None else [])
-
-
-def _from_pil(img: Image.Image) -> np.ndarray:
-    """PIL image of any mode -> float32 (H, W) grey in [0, 1], transparency composited over white."""
-    if getattr(img, "is_animated", False):
-        img.seek(0)
-    w, h = img.size
-    if w * h == 0:
-        raise ImageError("The image is empty (0 pixels).")
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"The image is too large ({w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} MP).")
-    mode = img.mode
-    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        return _from_array(arr)
-    if mode == "P":
-        img = img.convert("RGBA")
-    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-        img = img.convert("RGB")
-    elif mode == "1":
-        img = img.convert("L")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        if rgba.getextrema()[3][0] == 255:
-            img = rgba.convert("RGB")  # opaque (Gradio 6.31's sketch composite): nothing to composite
-        else:
-            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-
-
-def _from_array(arr: np.ndarray) -> np.ndarray:
-    """numpy array (H, W), (H, W, C) with C in 1..4, any dtype -> float32 (H, W) grey in [0, 1]."""
-    arr = np.asarray(arr)
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise ImageError(f"Unsupported pixel type {arr.dtype}.")
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
-        arr = np.moveaxis(arr, 0, -1)  # channels-first
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (2, 3, 4)):
-        raise ImageError(f"An image must be H x W or H x W x (1-4 channels); got shape {arr.shape}.")
-    if arr.size == 0:
-        raise ImageError("The image is empty (0 pixels).")
-    if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
-        raise ImageError(f"The image is too large ({arr.shape[1]}x{arr.shape[0]} pixels).")
-    if arr.dtype == np.uint8 and (arr.ndim == 2 or arr.shape[-1] in (3, 4)):
-        # the sketchpad's RGBA canvas: Pillow converts it in a fraction of the time numpy takes
-        return _from_pil(Image.fromarray(np.ascontiguousarray(arr)))
-    if arr.dtype.kind == "b":
-        x = arr.astype(np.float32)
-    elif arr.dtype.kind in "iu":
-        info = np.iinfo(arr.dtype)
-        top = 255 if arr.max(initial=0) <= 255 and arr.dtype.itemsize == 1 else max(float(arr.max()), 1.0)
-        x = np.clip(arr.astype(np.float64), 0, min(top, info.max)) / top
-    else:
-        x = np.clip(arr.astype(np.float64), -1e300, 1e300)  # so that hi - lo below cannot overflow
-        finite = np.isfinite(x)
-        if not finite.any():
-            raise ImageError("The image has no valid pixel values (all NaN or infinite).")
-        if not finite.all():
-            x = np.where(finite, x, np.nanmin(np.where(finite, x, np.nan)))
-        lo, hi = x.min(), x.max()
-        if lo < 0 or hi > 1:  # not in [0, 1]: stretch what is there
-            x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-    x = x.astype(np.float32)
-    if x.ndim == 3:
-        ch = x.shape[-1]
-        alpha = x[..., -1] if ch in (2, 4) else np.ones(x.shape[:2], np.float32)
-        grey = x[..., 0] if ch <= 2 else x[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-        x = alpha * grey + (1 - alpha) * 1.0  # over white, like an RGBA upload
-    return np.clip(x, 0, 1)
-
-
-def read_image(source) -> np.ndarray:
-    """Any supported input -> float32 (H, W) grey in [0, 1] (dark ink or garment stays dark)."""
-    if source is None:
-        raise ImageError("No image: draw something or upload a picture.")
-    if isinstance(source, dict):  # Gradio ImageEditor / Sketchpad value
-        comp = source.get("composite")
-        if comp is None and source.get("layers"):
-            layers = [np.asarray(layer) for layer in source["layers"] if layer is not None]
-            comp = _flatten_layers(source.get("background"), layers)
-        return read_image(comp)
-    if isinstance(source, Image.Image):
-        return _from_pil(source)
-    if isinstance(source, np.ndarray):
-        return _from_array(source)
-    if isinstance(source, torch.Tensor):
-        return _from_array(source.detach().cpu().numpy())
-    if isinstance(source, (bytes, bytearray)):
-        if len(source) == 0:
-            raise ImageError("The file is empty.")
-        return _open_and_read(io.BytesIO(source))
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise ImageError("The uploaded file could not be found.")
-        size = os.path.getsize(path)
-        if size == 0:
-            raise ImageError("The file is empty.")
-        if size > MAX_FILE_BYTES:
-            raise ImageError(f"The file is too large ({size / 2**20:.1f} MiB; limit {MAX_FILE_BYTES // 2**20} MiB).")
-        return _open_and_read(path)
-    raise ImageError(f"Cannot read an image from a {type(source).__name__}.")
-
-
-def _flatten_layers(background, layers: list[np.ndarray]) -> np.ndarray:
-    base = np.asarray(background) if background is not None else None
-    img = Image.new("RGBA", (layers[0].shape[1], layers[0].shape[0]), (255, 255, 255, 255))
-    for arr in ([base] if base is not None else []) + layers:
-        layer = Image.fromarray(arr.astype(np.uint8)).convert("RGBA").resize(img.size)
-        img = Image.alpha_composite(img, layer)
-    return np.asarray(img)
-
-
-def _open_and_read(fp) -> np.ndarray:
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1x and 2x its limit; here anything over the limit is refused
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-        with img:
-            w, h = img.size  # known from the header: refuse before decoding anything big
-            if w * h > MAX_PIXELS:
-                raise ImageError(f"The image is too large ({w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} MP).")
-            img.load()
-            return _from_pil(img)
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"The image is too large to open safely ({e}).") from e
-    except UnidentifiedImageError as e:
-        raise ImageError("This file is not an image Pillow can read (PNG, JPEG, GIF, WebP, BMP, TIFF...).") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"The image file is damaged or truncated ({e}).") from e
 
 
 def _undo_pixel_enlargement(grey: np.ndarray, min_side: int = 8) -> tuple[np.ndarray, int]:
@@ -340,25 +196,4 @@ def prepare(source, size: int = 28, fill_outlines: bool | None = None) -> Prepar
     return Prepared.from_image(small, notes)
 
 
-def render_as_upload(image28: np.ndarray, scale: int = 8, canvas: int = 400, offset=(30, -20),
-                     jpeg_quality: int = 85) -> bytes:
-    """A dataset image as a user might upload it: upscaled, dark on white, off-centre, JPEG. For tests."""
-    big = Image.fromarray(255 - image28).resize((28 * scale, 28 * scale), Image.BILINEAR)
-    page = Image.new("L", (canvas, canvas), 255)
-    x0 = (canvas - big.width) // 2 + offset[0]
-    y0 = (canvas - big.height) // 2 + offset[1]
-    page.paste(big, (x0, y0))
-    buf = io.BytesIO()
-    page.convert("RGB").save(buf, "JPEG", quality=jpeg_quality)
-    return buf.getvalue()
-
-
-def render_as_random_upload(image28: np.ndarray, rng: np.random.Generator) -> bytes:
-    """render_as_upload with the ranges the upload-agreement test and bench draw from: enlarged 3-11x,
-    a 380-600 px page, up to 40 px off-centre, JPEG quality 60-95."""
-    return render_as_upload(image28, scale=int(rng.integers(3, 12)), canvas=int(rng.integers(380, 600)),
-                            offset=(int(rng.integers(-40, 40)), int(rng.integers(-40, 40))),
-                            jpeg_quality=int(rng.integers(60, 95)))
-
-
-__all__ = ["ImageError", "Prepared", "prepare", "read_image", "render_as_random_upload", "render_as_upload"]
+__all__ = ["ImageError", "Prepared", "prepare", "read_image"]

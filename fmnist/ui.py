@@ -13,7 +13,8 @@ from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnis
 from .explain import COLOUR_SCALE, explain, overlay
 from .inference import ModelZoo
 from .models import list_models
-from .preprocess import MAX_FILE_BYTES, ImageError, Prepared, prepare
+from .images import MAX_FILE_BYTES, ImageError
+from .preprocess import Prepared, prepare
 from .reference import STUDY_RECIPE
 from .views import (confusion_figure, curves_figure, example_paths, load_test_sample, metrics_markdown,
                     models_markdown, progress_html, results_markdown, sweep_figure)

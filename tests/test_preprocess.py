@@ -5,7 +5,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from fmnist.preprocess import ImageError, prepare, read_image, render_as_upload
+from fmnist.images import ImageError, read_image, render_as_upload
+from fmnist.preprocess import prepare
 
 
 def _check(p):

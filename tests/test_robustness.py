@@ -17,7 +17,8 @@ from PIL import Image
 
 import fmnist
 from conftest import ROOT, start_app
-from fmnist.preprocess import ImageError, prepare
+from fmnist.images import ImageError
+from fmnist.preprocess import prepare
 from fmnist.views import example_paths
 
 DTYPES = [np.bool_, np.uint8, np.uint16, np.int32, np.float32, np.float64]

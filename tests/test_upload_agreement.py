@@ -5,7 +5,8 @@ import torch
 
 import fmnist
 from fmnist.data import to_float
-from fmnist.preprocess import prepare, render_as_random_upload
+from fmnist.images import render_as_random_upload
+from fmnist.preprocess import prepare
 
 
 @pytest.mark.slow
