@@ -11,9 +11,9 @@ from PIL import Image
 from . import jobs
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .explain import COLOUR_SCALE, explain, overlay
+from .images import MAX_FILE_BYTES, ImageError
 from .inference import ModelZoo
 from .models import list_models
-from .images import MAX_FILE_BYTES, ImageError
 from .preprocess import Prepared, prepare
 from .reference import STUDY_RECIPE
 from .views import (confusion_figure, curves_figure, example_paths, load_test_sample, metrics_markdown,
@@ -310,7 +310,8 @@ def _metrics_tab(zoo: ModelZoo) -> tuple:
     att_out = []
     with gr.Row(elem_id="attention-maps"):
         for n in SHIPPED:
-            att_out += [gr.Image(label=f"{n}: own map", height=PREVIEW, interactive=False),
+            own = f"{n}: own map" if n != "simple" else "simple: own map (none: no attention)"
+            att_out += [gr.Image(label=own, height=PREVIEW, interactive=False),
                         gr.Image(label=f"{n}: Grad-CAM", height=PREVIEW, interactive=False)]
     cm_model.change(confusion, cm_model, cm_plot, api_name="confusion")
     cls_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_cls")
