@@ -117,6 +117,26 @@ def describe_mcnemar(name_a: str, name_b: str, acc_a: float, acc_b: float, test:
             f"{test['b']} images only {name_a} got right, {test['c']} only {name_b})")
 
 
+def holm(tests: dict, alpha: float = 0.05) -> list:
+    """Keys of the tests ({key: mcnemar(...)}) whose difference stays significant under Holm's step-down
+    correction for testing them all on one test set (family-wise error alpha), smallest p first."""
+    kept = []
+    for k, (key, t) in enumerate(sorted(tests.items(), key=lambda item: item[1]["p_value"])):
+        if t["p_value"] >= alpha / (len(tests) - k):
+            break
+        kept.append(key)
+    return kept
+
+
+def describe_holm(tests: dict[tuple[str, str], dict], alpha: float = 0.05) -> str:
+    """One sentence: which pairwise differences survive the correction for making several comparisons."""
+    held = holm(tests, alpha)
+    verdict = ("these still hold: " + ", ".join(f"{a} vs {b}" for a, b in held) + "." if held
+               else "none of the differences holds.")
+    return (f"These are {len(tests)} tests on the same test set; with Holm's correction for that "
+            f"(family-wise error {alpha:g}) {verdict}")
+
+
 def study_table(reports: dict[str, dict], with_study: bool = True) -> str:
     """Markdown in the study's layout: one row per class, columns <model>_Precision/_Recall/_F1.
 

@@ -61,3 +61,17 @@ def test_study_reference_and_table_layout():
     assert "simple_Precision" in head and "gated_F1" in head and "simple_Recall" in head
     assert md.count("\n") == len(CLASSES) + 2
     assert "1.000 (0.978)" in md  # ours next to the study's Trouser figure for simple
+
+
+def test_holm_keeps_only_differences_that_survive_several_comparisons():
+    t = lambda p: {"p_value": p}  # noqa: E731
+    # 0.043 alone would pass 0.05, but as the smallest of three it must pass 0.05 / 3
+    three = {("simple", "sa"): t(0.161), ("simple", "gated"): t(0.043), ("sa", "gated"): t(0.575)}
+    assert ev.holm(three) == []
+    assert "none of the differences holds" in ev.describe_holm(three)
+    # step-down: 0.01 < 0.05/3, then 0.02 < 0.05/2, then 0.2 >= 0.05 stops
+    steps = {("a", "b"): t(0.02), ("a", "c"): t(0.01), ("b", "c"): t(0.2)}
+    assert ev.holm(steps) == [("a", "c"), ("a", "b")]
+    assert "these still hold: a vs c, a vs b." in ev.describe_holm(steps)
+    # once one fails, later (larger) p-values are not tested even if they would pass alone
+    assert ev.holm({("a", "b"): t(0.03), ("a", "c"): t(0.04)}) == []

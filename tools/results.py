@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from fmnist.checkpoints import read_metadata  # noqa: E402
 from fmnist.cli import _evaluate_all  # noqa: E402
 from fmnist.data import CLASSES  # noqa: E402
-from fmnist.evaluate import describe_mcnemar, format_interval, mcnemar, study_table  # noqa: E402
+from fmnist.evaluate import describe_holm, describe_mcnemar, format_interval, mcnemar, study_table  # noqa: E402
 from fmnist.models import count_parameters, list_models  # noqa: E402
 from fmnist.reference import STUDY, STUDY_ACCURACY  # noqa: E402
 from fmnist.views import curves_figure  # noqa: E402
@@ -88,11 +88,13 @@ def main() -> int:
         out += ["", "Cells below the study's figure: " + "; ".join(below) + "."]
 
     out += ["", "## Is one model better than another? McNemar's test on paired predictions", ""]
+    tests = {}
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
-            t = mcnemar(y, reports[names[i]]["predictions"], reports[names[j]]["predictions"])
+            t = tests[names[i], names[j]] = mcnemar(y, reports[names[i]]["predictions"], reports[names[j]]["predictions"])
             out.append("- " + describe_mcnemar(names[i], names[j], reports[names[i]]["accuracy"],
                                                reports[names[j]]["accuracy"], t))
+    out += ["", describe_holm(tests)]
     minutes = {n: ckpts[n].meta["train_time_s"] / 60 for n in names}
     epochs = {n: len(ckpts[n].meta["history"]) for n in names}
     if max(minutes.values()) <= 1.05 * min(minutes.values()):
