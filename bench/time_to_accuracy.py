@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fmnist.augment import PRESETS  # noqa: E402
 from fmnist.checkpoints import load_checkpoint  # noqa: E402
 from fmnist.models import list_models  # noqa: E402
 from fmnist.training import TrainConfig, fit  # noqa: E402
@@ -38,11 +39,11 @@ def main() -> None:
     p.add_argument("--max-minutes", type=float, default=10)
     p.add_argument("--augment", default="seed", help="with --train: seed (the study's), none, or ops like hflip")
     a = p.parse_args()
+    augment = a.augment if a.augment in PRESETS else tuple(a.augment.split(","))
     print(f"| model | reached val acc {TARGET} after | epoch | best val acc seen |\n|---|---|---|---|")
     for name in (list_models() if a.train else a.checkpoints):
         if a.train:
             stop = threading.Event()
-            augment = a.augment if a.augment in ("seed", "none", "strong") else tuple(a.augment.split(","))
             cfg = TrainConfig(arch=name, epochs=200, augment=augment, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
                               label_smoothing=0.1, ema=0.999, time_budget_s=a.max_minutes * 60, evaluate_test=False)
             history = []

@@ -171,7 +171,7 @@ def _evaluate_all(names: list[str], data_dir: str | None, tta: bool) -> tuple[di
 
 
 def cmd_evaluate(a) -> int:
-    from .evaluate import describe_mcnemar, format_interval, mcnemar, study_table
+    from .evaluate import compare_pairs, format_interval, study_table
 
     reports, _, ds = _evaluate_all(a.models, a.data_dir, not a.no_tta)
     if a.json:
@@ -184,13 +184,10 @@ def cmd_evaluate(a) -> int:
         print(f"{k:8s} accuracy {format_interval(r['accuracy'], r['accuracy_ci95'])}  "
               f"macro-F1 {format_interval(r['macro_f1'], r['macro_f1_ci95'])}"
               + (f"  (flip TTA {r['tta_flips']['accuracy']:.4f})" if "tta_flips" in r else ""))
-    names = list(reports)
-    y = ds.test_labels.numpy()
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            a_, b_ = names[i], names[j]
-            test = mcnemar(y, reports[a_]["predictions"], reports[b_]["predictions"])
-            print(describe_mcnemar(a_, b_, reports[a_]["accuracy"], reports[b_]["accuracy"], test))
+    pairs, holm = compare_pairs(ds.test_labels.numpy(), {k: r["predictions"] for k, r in reports.items()},
+                                {k: r["accuracy"] for k, r in reports.items()})
+    for line in pairs + ([holm] if holm else []):
+        print(line)
     return 0
 
 

@@ -137,6 +137,18 @@ def describe_holm(tests: dict[tuple[str, str], dict], alpha: float = 0.05) -> st
             f"(family-wise error {alpha:g}) {verdict}")
 
 
+def compare_pairs(y_true, predictions: dict[str, np.ndarray],
+                  accuracies: dict[str, float]) -> tuple[list[str], str | None]:
+    """McNemar's test for every pair of models on the same test set, one plain sentence each, and (when
+    there are several pairs) a sentence on which differences survive Holm's correction, else None."""
+    names, tests, lines = list(predictions), {}, []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            t = tests[a, b] = mcnemar(y_true, predictions[a], predictions[b])
+            lines.append(describe_mcnemar(a, b, accuracies[a], accuracies[b], t))
+    return lines, describe_holm(tests) if len(tests) > 1 else None
+
+
 def study_table(reports: dict[str, dict], with_study: bool = True) -> str:
     """Markdown in the study's layout: one row per class, columns <model>_Precision/_Recall/_F1.
 

@@ -65,6 +65,11 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
     return demo
 
 
+def _own_map_label(name: str) -> str:
+    """The label of a model's own-map slot; the baseline has no attention or gates to show."""
+    return "own map (none: no attention)" if name == "simple" else "own map"
+
+
 def _big(image28: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image28).resize((PREVIEW, PREVIEW), Image.NEAREST))
 
@@ -147,8 +152,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
                     title += " — unavailable"
                 model_outputs += [
                     gr.Label(num_top_classes=3, label=title, elem_id=f"label-{slot}"),
-                    gr.Image(label="own map" if slot != "simple" else "own map (none: no attention)",
-                             height=PREVIEW, interactive=False),
+                    gr.Image(label=_own_map_label(slot), height=PREVIEW, interactive=False),
                     gr.Image(label="Grad-CAM", height=PREVIEW, interactive=False)]
     outs = [preview, verdict] + model_outputs + [sweep_plot, last_input]
     explorer = [angle, hflip, vflip, user_models, user_choice]
@@ -310,8 +314,7 @@ def _metrics_tab(zoo: ModelZoo) -> tuple:
     att_out = []
     with gr.Row(elem_id="attention-maps"):
         for n in SHIPPED:
-            own = f"{n}: own map" if n != "simple" else "simple: own map (none: no attention)"
-            att_out += [gr.Image(label=own, height=PREVIEW, interactive=False),
+            att_out += [gr.Image(label=f"{n}: {_own_map_label(n)}", height=PREVIEW, interactive=False),
                         gr.Image(label=f"{n}: Grad-CAM", height=PREVIEW, interactive=False)]
     cm_model.change(confusion, cm_model, cm_plot, api_name="confusion")
     cls_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_cls")

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .data import CLASSES
-from .evaluate import describe_holm, describe_mcnemar, format_interval, mcnemar, study_table
+from .evaluate import compare_pairs, format_interval, study_table
 from .models import count_macs, count_parameters
 from .reference import STUDY_ACCURACY
 
@@ -108,14 +108,8 @@ def metrics_markdown(meta: dict[str, dict]) -> str:
     labels = _test_labels()
     if len(preds) > 1 and labels is not None:
         lines += ["", "### Is one model really better? McNemar's test on the paired test predictions", ""]
-        names, tests = list(preds), {}
-        for i in range(len(names)):
-            for j in range(i + 1, len(names)):
-                a, b = names[i], names[j]
-                t = tests[a, b] = mcnemar(labels, preds[a], preds[b])
-                lines.append("- " + describe_mcnemar(a, b, reports[a]["accuracy"], reports[b]["accuracy"], t))
-        if len(tests) > 1:
-            lines += ["", describe_holm(tests)]
+        pairs, holm = compare_pairs(labels, preds, {n: reports[n]["accuracy"] for n in preds})
+        lines += ["- " + line for line in pairs] + (["", holm] if holm else [])
     return "\n".join(lines)
 
 

@@ -75,3 +75,13 @@ def test_holm_keeps_only_differences_that_survive_several_comparisons():
     assert "these still hold: a vs c, a vs b." in ev.describe_holm(steps)
     # once one fails, later (larger) p-values are not tested even if they would pass alone
     assert ev.holm({("a", "b"): t(0.03), ("a", "c"): t(0.04)}) == []
+
+
+def test_compare_pairs_says_holm_only_for_several_pairs():
+    y = np.zeros(100, dtype=int)
+    right, half = np.zeros(100, dtype=int), np.r_[np.zeros(50, dtype=int), np.ones(50, dtype=int)]
+    pairs, holm = ev.compare_pairs(y, {"a": right, "b": half}, {"a": 1.0, "b": 0.5})
+    assert pairs == [ev.describe_mcnemar("a", "b", 1.0, 0.5, ev.mcnemar(y, right, half))] and holm is None
+    pairs, holm = ev.compare_pairs(y, {"a": right, "b": half, "c": right}, {"a": 1.0, "b": 0.5, "c": 1.0})
+    assert [p.split(":")[0] for p in pairs] == ["a vs b", "a vs c", "b vs c"]
+    assert "these still hold: a vs b, b vs c." in holm  # a and c agree everywhere: no difference

@@ -21,9 +21,10 @@ sys.path.insert(0, str(ROOT))
 from fmnist.checkpoints import read_metadata  # noqa: E402
 from fmnist.cli import _evaluate_all  # noqa: E402
 from fmnist.data import CLASSES  # noqa: E402
-from fmnist.evaluate import describe_holm, describe_mcnemar, format_interval, mcnemar, study_table  # noqa: E402
+from fmnist.evaluate import compare_pairs, format_interval, study_table  # noqa: E402
 from fmnist.models import count_parameters, list_models  # noqa: E402
 from fmnist.reference import STUDY, STUDY_ACCURACY  # noqa: E402
+from fmnist.training import previous_run_chain  # noqa: E402
 from fmnist.views import curves_figure  # noqa: E402
 
 TARGET = 0.93
@@ -46,14 +47,14 @@ def main() -> int:
             "training time | time to best epoch | device |", "|---|---|---|---|---|---|---|---|"]
     for n in names:
         m = ckpts[n].meta
-        runs = m.get("previous_runs", [])
-        c = (runs[0]["config"] if runs else None) or m["config"]
+        first, *later = previous_run_chain(m)  # the runs it consists of, oldest first
+        c = first["config"] or m["config"]
         recipe = (f"AdamW lr {c['lr']}, batch {c['batch_size']}, {c['schedule']} schedule (warm-up {c['warmup_epochs']} ep), "
                   f"weight decay {c['weight_decay']}, label smoothing {c['label_smoothing']}, EMA {c['ema']}, "
                   f"augment {c['augment']}, widths {c['widths']}, time budget {c.get('time_budget_s')} s")
-        if runs:  # resumed: say what each later run did
-            recipe += f" ({runs[0]['epochs']} epochs)"
-            for r in runs[1:] + [{"config": m["config"], "epochs": len(m["history"]) - sum(r["epochs"] for r in runs)}]:
+        if later:  # resumed: say what each later run did
+            recipe += f" ({first['epochs']} epochs)"
+            for r in later:
                 rc = r["config"]
                 how = (f"a warm restart (a fresh {rc['schedule']} schedule from lr {rc['lr']})"
                        if rc.get("restart_schedule") else "resumed")
@@ -88,13 +89,9 @@ def main() -> int:
         out += ["", "Cells below the study's figure: " + "; ".join(below) + "."]
 
     out += ["", "## Is one model better than another? McNemar's test on paired predictions", ""]
-    tests = {}
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            t = tests[names[i], names[j]] = mcnemar(y, reports[names[i]]["predictions"], reports[names[j]]["predictions"])
-            out.append("- " + describe_mcnemar(names[i], names[j], reports[names[i]]["accuracy"],
-                                               reports[names[j]]["accuracy"], t))
-    out += ["", describe_holm(tests)]
+    pairs, holm = compare_pairs(y, {n: reports[n]["predictions"] for n in names},
+                                {n: reports[n]["accuracy"] for n in names})
+    out += ["- " + line for line in pairs] + (["", holm] if holm else [])
     minutes = {n: ckpts[n].meta["train_time_s"] / 60 for n in names}
     epochs = {n: len(ckpts[n].meta["history"]) for n in names}
     if max(minutes.values()) <= 1.05 * min(minutes.values()):
