@@ -107,3 +107,44 @@ def test_explain_in_one_pass(name):
     if own is not None:
         assert own.shape == (28, 28) and own.min() >= 0 and own.max() <= 1
     assert cam.shape == (7, 7)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channel_pool_matches_autograd(channels_last):
+    """sa's hand-written pooling gives the values and gradients of the plain mean/max expression."""
+    from fmnist.models import ChannelPool
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 6, 7, dtype=torch.float64)
+    x[0, :, 0, 0] = 0.0  # a tie: the gradient of the max goes to the index max() returns, as autograd's does
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    weight = torch.randn(3, 2, 6, 7, dtype=torch.float64)
+    ours = ChannelPool.apply(a)
+    ref = torch.cat([b.mean(1, keepdim=True), b.max(1, keepdim=True).values], 1)
+    assert ours.shape == (3, 2, 6, 7)
+    torch.testing.assert_close(ours, ref)
+    (ours * weight).sum().backward()
+    (ref * weight).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    assert torch.autograd.gradcheck(ChannelPool.apply, (torch.randn(2, 4, 3, 3, dtype=torch.float64,
+                                                                    requires_grad=True),))
+
+
+def test_channel_pool_bf16_channels_last_matches_autograd():
+    """The trainer's case: a bf16 channels_last input gets the plain expression's values and gradients."""
+    from fmnist.models import ChannelPool
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 14, 14).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    weight = torch.randn(4, 2, 14, 14, dtype=torch.bfloat16)
+    ours = ChannelPool.apply(a)
+    ref = torch.cat([b.mean(1, keepdim=True), b.max(1, keepdim=True).values], 1)
+    assert ours.dtype == torch.bfloat16
+    torch.testing.assert_close(ours, ref)  # bf16 tolerances: the mean is summed in another order
+    (ours * weight).sum().backward()
+    (ref * weight).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    assert a.grad.is_contiguous(memory_format=torch.channels_last)
