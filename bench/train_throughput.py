@@ -6,7 +6,8 @@ Ours: uint8 tensors in memory, batched flips/rotation on the whole batch, bf16 a
 where the CPU supports it (and fp32 for comparison). Study-style: torchvision's FashionMNIST dataset,
 per-sample PIL transforms (RandomHorizontalFlip, RandomVerticalFlip, RandomRotation(90), ToTensor) in a
 DataLoader (batch 64, shuffled, num_workers=0 as two torch processes on 2 cores slow each other), fp32.
-Same model, batch size, optimizer (AdamW 3e-4; ours uses its fused kernel, as the trainer does). Also the machine's ceiling: large fp32/bf16 matmuls.
+Same model, batch size, optimizer (AdamW 3e-4; ours uses its fused kernel, as the trainer does).
+Also the machine's ceiling: large fp32/bf16 matmuls.
 """
 from __future__ import annotations
 

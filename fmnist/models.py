@@ -82,8 +82,8 @@ class ChannelPool(torch.autograd.Function):
     (the max's gradient goes to the index max returns), computed on the (N, H, W, C) view of x, which is
     contiguous when x is channels_last, as in bf16 training. Autograd's own version scattered the max's
     gradient into a channels-first buffer and then added it to a channels_last one, and a bf16 mean
-    copied x to fp32 first; this one reads and writes x's memory in order (sa trains ~18% faster on the
-    CPU, bench/train_throughput.py)."""
+    copied x to fp32 first; this one reads and writes x's memory in order (sa's training step is ~15%
+    faster on the CPU, bench/step_ab.py)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:

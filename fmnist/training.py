@@ -147,7 +147,7 @@ class WeightEMA:
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW, with its fused kernel where the device has one (CPU and CUDA: one pass over all parameters
-    instead of several small ops per tensor; 2-6% faster training steps here), else the default."""
+    instead of several small ops per tensor; training steps a few per cent faster here), else the default."""
     try:
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, ValueError):
