@@ -148,3 +148,21 @@ def test_channel_pool_bf16_channels_last_matches_autograd():
     (ref * weight).sum().backward()
     torch.testing.assert_close(a.grad, b.grad)
     assert a.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_overlay_colours_match_the_colour_ramp():
+    """overlay() looks colours up per level; the result equals interpolating the ramp pixel by pixel."""
+    from PIL import Image
+
+    from fmnist.explain import colormap, overlay
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+    heat = rng.random((7, 7))
+    heat[0, 0], heat[0, 1] = 0.0, 1.0
+    base = np.asarray(Image.fromarray(image).resize((168, 168), Image.NEAREST).convert("RGB"), np.float32)
+    heat_big = np.asarray(Image.fromarray((heat * 255).astype(np.uint8)).resize((168, 168), Image.BILINEAR))
+    expected = (base * 0.45 + colormap(heat_big / 255.0).astype(np.float32) * 0.55).round().astype(np.uint8)
+    out = overlay(image, heat)
+    assert out.shape == (168, 168, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected)
