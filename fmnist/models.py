@@ -44,13 +44,12 @@ def recording_maps() -> Iterator[list[torch.Tensor]]:
         _recording.maps = None
 
 
-def _recording_maps() -> bool:
-    return getattr(_recording, "maps", None) is not None
-
-
-def _record(mask: torch.Tensor) -> None:
-    if _recording_maps():
-        _recording.maps.append(mask.detach().float())
+def _record(make_map: Callable[[], torch.Tensor]) -> None:
+    """Keep the (N, H, W) map make_map() returns, if this thread is recording maps; computed only then
+    (gated's map is a full pass over its gates, not to be paid in every training step)."""
+    maps = getattr(_recording, "maps", None)
+    if maps is not None:
+        maps.append(make_map().detach().float())
 
 
 def register_model(name: str):
@@ -120,7 +119,7 @@ class SpatialAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
         pooled = ChannelPool.apply(x)  # (N, 2, H, W): [mean_c(x); max_c(x)]
         mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
-        _record(mask[:, 0])
+        _record(lambda: mask[:, 0])
         return x * mask
 
 
@@ -140,8 +139,7 @@ class GatedConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = torch.sigmoid(self.gate(x))  # (N, C, H, W), how much of each feature passes
-        if _recording_maps():  # the mean is a full pass over g: only when someone asked for the maps
-            _record(g.mean(1))
+        _record(lambda: g.mean(1))
         return F.relu(x + self.bn(self.conv(x)) * g)
 
 
