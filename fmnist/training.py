@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import augment as aug
+from . import fused
 from .data import Split, load_fashion_mnist, make_split, to_float
 from .evaluate import evaluate_model, predict_proba
 from .models import FashionCNN, count_parameters, create_model
@@ -214,6 +215,8 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    if device.type == "cpu":
+        fused.keep_freed_memory()  # activations are reallocated every step; no page faults for them
     ema = WeightEMA(model, cfg.ema) if cfg.ema else None
 
     x_train = split.train_images.to(device)

@@ -1,0 +1,305 @@
+/* Fused BatchNorm (training statistics) + ReLU for bf16 channels_last tensors on the CPU.
+ *
+ * Built and loaded by fmnist/fused.py (gcc -O3 -march=native -fopenmp; OpenMP shares torch's libgomp).
+ * A channels_last (N, C, H, W) tensor is, in memory, M = N*H*W rows of C channels: every loop below
+ * walks rows and, inside a row, the channels, so the compiler vectorizes over C. Arithmetic is fp32;
+ * sums over rows are fp32 within a chunk of rows and double across chunks.
+ *
+ * Eager PyTorch makes five passes over memory for BatchNorm + ReLU forward and backward
+ * (BN forward 2, ReLU 1; ReLU backward 1, BN backward 2, each reading and writing whole tensors);
+ * these make four, the backward's ReLU mask recomputed from x instead of read from y. The arithmetic is
+ * memory-bound on this CPU, so fewer passes are what makes training faster.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 256 /* rows per unit of work and per partial sum */
+
+static inline float bf2f(uint16_t v) {
+    uint32_t u = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint16_t f2bf(float f) { /* round to nearest even, NaN stays NaN (as torch does) */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (f != f) ? (uint16_t)((u >> 16) | 0x40u) : (uint16_t)rounded;
+}
+
+static inline int64_t nchunks_of(int64_t m) { return (m + CHUNK - 1) / CHUNK; }
+
+/* Per-channel mean and biased variance of x (m rows of c channels). Values are shifted by the first
+ * row before squaring, so a mean far from zero does not cancel the variance away. */
+static void bn_stats(const uint16_t *restrict x, int64_t m, int64_t c, float *restrict mean, float *restrict var,
+              int nthreads) {
+    int64_t nchunks = nchunks_of(m);
+    float *part = malloc(sizeof(float) * 2 * c * nchunks);
+    float *ref = malloc(sizeof(float) * c);
+    for (int64_t j = 0; j < c; j++) ref[j] = bf2f(x[j]);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        float *restrict s = part + 2 * c * k, *restrict ss = s + c;
+        for (int64_t j = 0; j < c; j++) s[j] = ss[j] = 0.f;
+        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        for (int64_t i = k * CHUNK; i < end; i++) {
+            const uint16_t *restrict row = x + i * c;
+            for (int64_t j = 0; j < c; j++) {
+                float d = bf2f(row[j]) - ref[j];
+                s[j] += d;
+                ss[j] += d * d;
+            }
+        }
+    }
+    for (int64_t j = 0; j < c; j++) {
+        double s = 0, ss = 0;
+        for (int64_t k = 0; k < nchunks; k++) {
+            s += part[2 * c * k + j];
+            ss += part[2 * c * k + c + j];
+        }
+        double mu = s / m, v = ss / m - mu * mu;
+        mean[j] = (float)(ref[j] + mu);
+        var[j] = v > 0 ? (float)v : 0.f;
+    }
+    free(part);
+    free(ref);
+}
+
+/* y = ReLU(x * scale + shift), per channel scale = weight / sqrt(var + eps), shift = bias - mean * scale. */
+static void bn_relu_forward(const uint16_t *restrict x, int64_t m, int64_t c, const float *restrict scale,
+                     const float *restrict shift, uint16_t *restrict y, int nthreads) {
+    int64_t nchunks = nchunks_of(m);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        for (int64_t i = k * CHUNK; i < end; i++) {
+            const uint16_t *restrict row = x + i * c;
+            uint16_t *restrict out = y + i * c;
+            for (int64_t j = 0; j < c; j++) {
+                float v = bf2f(row[j]) * scale[j] + shift[j];
+                out[j] = f2bf(v < 0.f ? 0.f : v);
+            }
+        }
+    }
+}
+
+/* Backward, first pass: with gz = gy where the ReLU passed (x * scale + shift > 0), else 0,
+ * sum_g = sum over rows of gz and sum_gx = sum of gz * (x - mean), per channel. */
+static void bn_relu_grad_sums(const uint16_t *restrict x, const uint16_t *restrict gy, int64_t m, int64_t c,
+                       const float *restrict scale, const float *restrict shift, const float *restrict mean,
+                       float *restrict sum_g, float *restrict sum_gx, int nthreads) {
+    int64_t nchunks = nchunks_of(m);
+    float *part = malloc(sizeof(float) * 2 * c * nchunks);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        float *restrict s = part + 2 * c * k, *restrict sx = s + c;
+        for (int64_t j = 0; j < c; j++) s[j] = sx[j] = 0.f;
+        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        for (int64_t i = k * CHUNK; i < end; i++) {
+            const uint16_t *restrict row = x + i * c, *restrict grow = gy + i * c;
+            for (int64_t j = 0; j < c; j++) {
+                float xv = bf2f(row[j]);
+                float g = xv * scale[j] + shift[j] > 0.f ? bf2f(grow[j]) : 0.f;
+                s[j] += g;
+                sx[j] += g * (xv - mean[j]);
+            }
+        }
+    }
+    for (int64_t j = 0; j < c; j++) {
+        double s = 0, sx = 0;
+        for (int64_t k = 0; k < nchunks; k++) {
+            s += part[2 * c * k + j];
+            sx += part[2 * c * k + c + j];
+        }
+        sum_g[j] = (float)s;
+        sum_gx[j] = (float)sx;
+    }
+    free(part);
+}
+
+/* Backward, second pass: dx = gz * k + (x - mean) * p + q, per channel coefficients from fmnist/fused.py
+ * (k = weight * invstd, p = -k * invstd^2 * sum_gx / m, q = -k * sum_g / m). */
+static void bn_relu_grad_input(const uint16_t *restrict x, const uint16_t *restrict gy, int64_t m, int64_t c,
+                        const float *restrict scale, const float *restrict shift, const float *restrict mean,
+                        const float *restrict k_, const float *restrict p, const float *restrict q,
+                        uint16_t *restrict dx, int nthreads) {
+    int64_t nchunks = nchunks_of(m);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        for (int64_t i = k * CHUNK; i < end; i++) {
+            const uint16_t *restrict row = x + i * c, *restrict grow = gy + i * c;
+            uint16_t *restrict out = dx + i * c;
+            for (int64_t j = 0; j < c; j++) {
+                float xv = bf2f(row[j]);
+                float g = xv * scale[j] + shift[j] > 0.f ? bf2f(grow[j]) : 0.f;
+                out[j] = f2bf(g * k_[j] + (xv - mean[j]) * p[j] + q[j]);
+            }
+        }
+    }
+}
+
+/* From batch statistics to stats = [mean, invstd, scale = weight * invstd, shift = bias - mean * scale]
+ * (4*c floats, what the backward needs) and the running statistics when running_mean is not NULL
+ * (unbiased variance, as BatchNorm2d keeps). */
+static void bn_prepare(const uint16_t *x, int64_t m, int64_t c, const float *weight, const float *bias,
+                       double eps, double momentum, float *running_mean, float *running_var, float *stats,
+                       int nthreads) {
+    float *mean = stats, *invstd = stats + c, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    float *var = malloc(sizeof(float) * c);
+    bn_stats(x, m, c, mean, var, nthreads);
+    for (int64_t j = 0; j < c; j++) {
+        invstd[j] = (float)(1.0 / sqrt((double)var[j] + eps));
+        scale[j] = weight[j] * invstd[j];
+        shift[j] = bias[j] - mean[j] * scale[j];
+        if (running_mean) {
+            double unbiased = m > 1 ? (double)var[j] * m / (m - 1) : var[j];
+            running_mean[j] = (float)(running_mean[j] + momentum * (mean[j] - running_mean[j]));
+            running_var[j] = (float)(running_var[j] + momentum * (unbiased - running_var[j]));
+        }
+    }
+    free(var);
+}
+
+/* Training forward of ReLU(BN(x)) with batch statistics; stats as bn_prepare fills them. */
+void bn_relu_train_forward(const uint16_t *x, int64_t m, int64_t c, const float *weight, const float *bias,
+                           double eps, double momentum, float *running_mean, float *running_var,
+                           float *stats, uint16_t *y, int nthreads) {
+    bn_prepare(x, m, c, weight, bias, eps, momentum, running_mean, running_var, stats, nthreads);
+    bn_relu_forward(x, m, c, stats + 2 * c, stats + 3 * c, y, nthreads);
+}
+
+/* Training backward from the forward's stats: grads (2*c floats) receives d weight and d bias;
+ * dx (when not NULL) the input's gradient,
+ * dx = k * (gz - mean(gz) - (x - mean) * invstd^2 * mean(gz * (x - mean))), k = weight * invstd. */
+void bn_relu_train_backward(const uint16_t *x, const uint16_t *gy, int64_t m, int64_t c, const float *stats,
+                            float *grads, uint16_t *dx, int nthreads) {
+    const float *mean = stats, *invstd = stats + c, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    float *sum_g = grads + c, *sum_gx = malloc(sizeof(float) * c);
+    bn_relu_grad_sums(x, gy, m, c, scale, shift, mean, sum_g, sum_gx, nthreads);
+    float *p = malloc(sizeof(float) * c), *q = malloc(sizeof(float) * c);
+    for (int64_t j = 0; j < c; j++) {
+        grads[j] = sum_gx[j] * invstd[j];
+        p[j] = -scale[j] * invstd[j] * invstd[j] * sum_gx[j] / (float)m;
+        q[j] = -scale[j] * sum_g[j] / (float)m;
+    }
+    if (dx) bn_relu_grad_input(x, gy, m, c, scale, shift, mean, scale, p, q, dx, nthreads);
+    free(sum_gx);
+    free(p);
+    free(q);
+}
+
+/* ---- The residual gated convolution's element-wise part: h = ReLU(x + BN(cv) * sigmoid(a)) ----
+ * x the block's input, cv = conv(x) (BatchNorm'd with batch statistics), a = gate(x) before the sigmoid;
+ * all (m, c) bf16. Eager PyTorch runs it as BatchNorm, sigmoid, mul, add, ReLU and their five backwards. */
+
+static inline float exp_approx(float v) { /* Cephes' expf: ~1 ulp in fp32, and vectorizes */
+    v = v < -87.f ? -87.f : (v > 88.f ? 88.f : v);
+    float n = (v * 1.44269504088896341f + 12582912.f) - 12582912.f; /* rounded to an integer */
+    float r = v - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e = p * r * r + r + 1.f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return e * scale;
+}
+
+static inline float sigmoid(float v) { return 1.f / (1.f + exp_approx(-v)); }
+
+/* Forward: h = ReLU(x + BN(cv) * sg), sg = sigmoid(a) also written out (the backward's input, as in
+ * eager PyTorch, whose sigmoid backward reads the sigmoid's output). */
+void gated_train_forward(const uint16_t *x, const uint16_t *cv, const uint16_t *a, int64_t m, int64_t c,
+                         const float *weight, const float *bias, double eps, double momentum,
+                         float *running_mean, float *running_var, float *stats, uint16_t *h, uint16_t *sg,
+                         int nthreads) {
+    bn_prepare(cv, m, c, weight, bias, eps, momentum, running_mean, running_var, stats, nthreads);
+    const float *scale = stats + 2 * c, *shift = stats + 3 * c;
+    int64_t nchunks = nchunks_of(m);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        for (int64_t i = k * CHUNK; i < end; i++) {
+            const uint16_t *restrict xr = x + i * c, *restrict cr = cv + i * c, *restrict ar = a + i * c;
+            uint16_t *restrict out = h + i * c, *restrict sout = sg + i * c;
+            for (int64_t j = 0; j < c; j++) {
+                uint16_t s16 = f2bf(sigmoid(bf2f(ar[j])));
+                float v = bf2f(xr[j]) + (bf2f(cr[j]) * scale[j] + shift[j]) * bf2f(s16);
+                out[j] = f2bf(v < 0.f ? 0.f : v);
+                sout[j] = s16;
+            }
+        }
+    }
+}
+
+/* One row of the gated backward's second pass (a function of its own so that every pointer is restrict
+ * and the compiler vectorizes it). */
+static inline void gated_grad_row(const uint16_t *restrict hr, const uint16_t *restrict cr,
+                                  const uint16_t *restrict sr, const uint16_t *restrict gr, int64_t c,
+                                  const float *restrict mean, const float *restrict scale,
+                                  const float *restrict shift, const float *restrict p, const float *restrict q,
+                                  uint16_t *restrict dxr, uint16_t *restrict dcr, uint16_t *restrict dar) {
+    for (int64_t j = 0; j < c; j++) {
+        float cval = bf2f(cr[j]), sg = bf2f(sr[j]);
+        float gz = bf2f(hr[j]) > 0.f ? bf2f(gr[j]) : 0.f;
+        dxr[j] = f2bf(gz);
+        dcr[j] = f2bf(gz * sg * scale[j] + (cval - mean[j]) * p[j] + q[j]);
+        dar[j] = f2bf(gz * (cval * scale[j] + shift[j]) * sg * (1.f - sg));
+    }
+}
+
+/* Backward from the forward's h, cv, sg and stats. grads: 2*c floats, d weight and d bias of the
+ * BatchNorm; dx (the residual path's share only: the convolutions add theirs), dcv, da: (m, c) bf16. */
+void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t *sg, const uint16_t *gh,
+                          int64_t m, int64_t c, const float *stats, float *grads, uint16_t *dx, uint16_t *dcv,
+                          uint16_t *da, int nthreads) {
+    const float *mean = stats, *invstd = stats + c, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    int64_t nchunks = nchunks_of(m);
+    float *part = malloc(sizeof(float) * 2 * c * nchunks);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        float *restrict s = part + 2 * c * k, *restrict sx = s + c;
+        for (int64_t j = 0; j < c; j++) s[j] = sx[j] = 0.f;
+        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        for (int64_t i = k * CHUNK; i < end; i++) {
+            const uint16_t *restrict hr = h + i * c, *restrict cr = cv + i * c, *restrict sr = sg + i * c,
+                                     *restrict gr = gh + i * c;
+            for (int64_t j = 0; j < c; j++) {
+                float gb = bf2f(hr[j]) > 0.f ? bf2f(gr[j]) * bf2f(sr[j]) : 0.f; /* gradient at BN's output */
+                s[j] += gb;
+                sx[j] += gb * (bf2f(cr[j]) - mean[j]);
+            }
+        }
+    }
+    float *p = malloc(sizeof(float) * c), *q = malloc(sizeof(float) * c);
+    for (int64_t j = 0; j < c; j++) {
+        double s = 0, sx = 0;
+        for (int64_t k = 0; k < nchunks; k++) {
+            s += part[2 * c * k + j];
+            sx += part[2 * c * k + c + j];
+        }
+        grads[j] = (float)(sx * invstd[j]);
+        grads[c + j] = (float)s;
+        p[j] = (float)(-scale[j] * invstd[j] * invstd[j] * sx / m);
+        q[j] = (float)(-scale[j] * s / m);
+    }
+    free(part);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        for (int64_t i = k * CHUNK; i < end; i++)
+            gated_grad_row(h + i * c, cv + i * c, sg + i * c, gh + i * c, c, mean, scale, shift, p, q, dx + i * c,
+                           dcv + i * c, da + i * c);
+    }
+    free(p);
+    free(q);
+}

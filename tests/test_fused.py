@@ -1,0 +1,199 @@
+"""The fused CPU training kernels (fmnist/fused.py) compute what eager PyTorch computes, and step aside
+where they cannot run."""
+from __future__ import annotations
+
+import copy
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fmnist import fused
+from fmnist.models import BatchNormReLU, GatedConv, create_model
+
+needs_kernels = pytest.mark.skipif(fused.library() is None, reason=f"fused kernels unavailable: {fused.build_error}")
+
+
+def cl_bf16(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-12)).item()
+
+
+def mismatched(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Share of elements off by more than 2% of b's largest: bf16 rounding flips a ReLU here and there
+    (an element just above zero in one computation, just below in the other), nothing more."""
+    return ((a.double() - b.double()).abs() > 0.02 * b.double().abs().max()).double().mean().item()
+
+
+@pytest.fixture
+def eager_only(monkeypatch):
+    monkeypatch.setattr(fused, "_lib", None)
+    monkeypatch.setattr(fused, "_tried", True)
+
+
+def test_kernels_build_where_a_compiler_is():
+    if shutil.which("gcc") or shutil.which("cc"):
+        assert fused.library() is not None, fused.build_error
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", [(64, 32, 28, 28), (5, 48, 7, 7), (3, 16, 5, 5)])
+def test_batch_norm_relu_matches_reference(shape):
+    torch.manual_seed(0)
+    c = shape[1]
+    bn = BatchNormReLU(c).train()
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.normal_()
+    ref = copy.deepcopy(bn)
+    x = cl_bf16(torch.randn(shape) * 3 + 5)  # a mean far from zero: the variance must not cancel away
+    g = cl_bf16(torch.randn(shape))
+    assert fused.batch_norm_relu_applies(x, bn)
+
+    xa = x.clone().requires_grad_()
+    y = bn(xa)
+    y.backward(g)
+    xr = x.double().requires_grad_()  # the same bf16 values, reference arithmetic in fp64
+    yr = F.relu(F.batch_norm(xr, ref.running_mean.double(), ref.running_var.double(), ref.weight.double(),
+                             ref.bias.double(), True, ref.momentum, ref.eps))
+    yr.backward(g.double())
+    w = ref.weight.double().detach().requires_grad_()
+    b = ref.bias.double().detach().requires_grad_()
+    F.relu(F.batch_norm(x.double(), None, None, w, b, True, 0.1, ref.eps)).backward(g.double())
+    mean = x.double().mean((0, 2, 3))
+    var = x.double().var((0, 2, 3), unbiased=True)
+
+    assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
+    assert rel(y, yr) < 1e-2  # bf16 output: 8 bits of mantissa
+    assert rel(xa.grad, xr.grad) < 1e-2
+    assert rel(bn.weight.grad, w.grad) < 1e-4 and rel(bn.bias.grad, b.grad) < 1e-4
+    assert rel(bn.running_mean, 0.1 * mean) < 1e-4
+    assert rel(bn.running_var, 0.9 + 0.1 * var) < 1e-4
+    assert bn.num_batches_tracked.item() == 1
+
+
+@needs_kernels
+def test_batch_norm_relu_propagates_nan_as_eager_does():
+    bn = BatchNormReLU(16).train()
+    x = torch.randn(2, 16, 4, 4)
+    x[0, 3, 1, 1] = float("nan")
+    y = bn(cl_bf16(x))
+    assert y[:, 3].isnan().all() and not y[:, :3].isnan().any()
+
+
+@needs_kernels
+def test_gated_residual_matches_reference():
+    """Against fp64 from the same bf16 inputs, the fused gate is at least as close as eager bf16 is."""
+    torch.manual_seed(0)
+    shape, c = (8, 32, 14, 14), 32
+    x, cv, a = cl_bf16(torch.randn(shape)), cl_bf16(torch.randn(shape) * 2 + 1), cl_bf16(torch.randn(shape))
+    w, b = torch.rand(c) + 0.5, torch.randn(c)
+    g = cl_bf16(torch.randn(shape))
+    running = torch.zeros(c), torch.ones(c)
+
+    def run(kind):
+        ins = [(t.double() if kind == "fp64" else t.clone()).requires_grad_() for t in (x, cv, a, w, b)]
+        if kind == "fused":
+            y = fused.GatedResidualFunction.apply(*ins, *running, 0.1, 1e-5)
+        else:
+            y = F.relu(ins[0] + F.batch_norm(ins[1], None, None, ins[3], ins[4], True, 0.1, 1e-5) * torch.sigmoid(ins[2]))
+        y.backward(g.to(y.dtype))
+        return [y] + [t.grad for t in ins]
+
+    ref, got, eager = run("fp64"), run("fused"), run("eager")
+    names = ["output", "x", "conv", "gate", "weight", "bias"]
+    for name, r, f, e in zip(names, ref, got, eager):
+        assert rel(f, r) <= 1.5 * rel(e, r) + 1e-3, name
+    for name, r, f in zip(names[:4], ref, got):
+        assert mismatched(f, r) < 2e-3, name
+    assert rel(running[0], 0.1 * cv.double().mean((0, 2, 3))) < 1e-4
+    assert rel(running[1], 0.9 + 0.1 * cv.double().var((0, 2, 3))) < 1e-4
+
+
+@needs_kernels
+def test_gated_conv_takes_the_fused_path_in_bf16_training_only(monkeypatch):
+    calls = []
+    real = fused.GatedResidualFunction.apply
+    monkeypatch.setattr(fused.GatedResidualFunction, "apply", lambda *a: calls.append(1) or real(*a))
+    m = GatedConv(16).to(memory_format=torch.channels_last)
+    x = cl_bf16(torch.rand(4, 16, 8, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        m(x)
+    assert calls == [1]
+    m(x.float())  # fp32: eager
+    m.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        m(x)  # evaluation: eager, running statistics
+    assert calls == [1]
+
+
+def test_kernels_step_aside_for_tensors_they_do_not_take():
+    bn = BatchNormReLU(8).train()
+    assert not fused.applies(torch.rand(2, 8, 4, 4))  # fp32
+    assert not fused.applies(torch.rand(2, 8, 4, 4, dtype=torch.bfloat16)[:, :, :, :3])  # not channels_last
+    assert not fused.batch_norm_relu_applies(cl_bf16(torch.rand(2, 8, 4, 4)), bn.eval())
+
+
+def test_eager_fallback_is_batch_norm_then_relu(eager_only):
+    torch.manual_seed(0)
+    bn = BatchNormReLU(8).train()
+    x = cl_bf16(torch.randn(4, 8, 5, 5))
+    want = F.relu(F.batch_norm(x, torch.zeros(8), torch.ones(8), bn.weight, bn.bias, True, 0.1, bn.eps))
+    assert torch.equal(bn(x), want)
+
+
+def test_a_failed_build_leaves_eager_pytorch(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    monkeypatch.setenv("FMNIST_CACHE", str(tmp_path))
+    monkeypatch.setattr(fused, "SOURCE", tmp_path / "other.c")  # a key no cached library has
+    (tmp_path / "other.c").write_text("int f(void) { return 0; }\n")
+    monkeypatch.setattr(fused, "_lib", None)
+    monkeypatch.setattr(fused, "_tried", False)
+    monkeypatch.setattr(fused, "build_error", None)
+    assert fused.library() is None
+    assert "false failed" in fused.build_error
+    assert not fused.applies(cl_bf16(torch.rand(2, 8, 4, 4)))
+    assert list(tmp_path.glob("*.so")) == []  # no half-written library left behind
+
+
+def test_fmnist_fused_0_turns_the_kernels_off(monkeypatch):
+    monkeypatch.setenv("FMNIST_FUSED", "0")
+    monkeypatch.setattr(fused, "_lib", None)
+    monkeypatch.setattr(fused, "_tried", False)
+    assert fused.library() is None and "FMNIST_FUSED=0" in fused.build_error
+
+
+@needs_kernels
+@pytest.mark.parametrize("arch", ["simple", "sa", "gated"])
+def test_training_gradients_are_as_close_to_fp64_as_eager_bf16(arch, monkeypatch):
+    """One bf16 training step's loss and gradients, fused and eager, against fp64 from the same start
+    (bf16 gradients at initialization are noisy either way: compare the fused error with eager's)."""
+    torch.manual_seed(0)
+    start = create_model(arch).to(memory_format=torch.channels_last)
+    x = torch.rand(64, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (64,))
+
+    def step(model, dtype=None):
+        torch.manual_seed(1)  # the same dropout mask every time
+        if dtype is None:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = F.cross_entropy(model(x).float(), y)
+        else:
+            loss = F.cross_entropy(model.to(dtype)(x.to(dtype)), y)
+        loss.backward()
+        grads = torch.cat([p.grad.double().flatten() for p in model.parameters()])
+        return loss.item(), grads
+
+    loss_fused, g_fused = step(copy.deepcopy(start))
+    loss_ref, g_ref = step(copy.deepcopy(start), torch.float64)
+    monkeypatch.setattr(fused, "_lib", None)
+    loss_eager, g_eager = step(copy.deepcopy(start))
+
+    def cos(a, b):
+        return (a @ b / a.norm() / b.norm()).item()
+
+    assert abs(loss_fused - loss_ref) < 0.01 and abs(loss_eager - loss_ref) < 0.01
+    assert cos(g_fused, g_ref) > 0.98 and cos(g_fused, g_ref) > cos(g_eager, g_ref) - 0.002
