@@ -303,3 +303,65 @@ void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t 
     free(p);
     free(q);
 }
+
+/* ---- CBAM spatial attention's element-wise part: out = x * mask, mask (m) one value per pixel ----
+ * Forward: sa_pool (channel mean and max with the max's index, the 7x7 convolution's input), then
+ * torch runs the small convolution and sigmoid, then sa_apply. Backward: sa_grad_mask (the mask's
+ * gradient, a sum over channels), torch the convolution's backward, sa_grad_input (the gradient through
+ * both the product and the pooling, in one pass: eager PyTorch adds two full-size gradients). */
+
+/* pooled: (m, 2) bf16 = [mean_c(x), max_c(x)] per pixel (the (N, 2, H, W) channels_last layout); idx: the
+ * first channel holding the max. */
+void sa_pool(const uint16_t *x, int64_t m, int64_t c, uint16_t *pooled, int16_t *idx, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        const uint16_t *restrict row = x + i * c;
+        float sum = 0.f, best = bf2f(row[0]);
+#pragma omp simd reduction(+ : sum) reduction(max : best)
+        for (int64_t j = 0; j < c; j++) {
+            float v = bf2f(row[j]);
+            sum += v;
+            best = v > best ? v : best;
+        }
+        int16_t at = 0;
+        while (at < c - 1 && bf2f(row[at]) != best) at++;
+        pooled[2 * i] = f2bf(sum / (float)c);
+        pooled[2 * i + 1] = row[at];
+        idx[i] = at;
+    }
+}
+
+void sa_apply(const uint16_t *x, const uint16_t *mask, int64_t m, int64_t c, uint16_t *out, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        const uint16_t *restrict row = x + i * c;
+        uint16_t *restrict o = out + i * c;
+        float s = bf2f(mask[i]);
+        for (int64_t j = 0; j < c; j++) o[j] = f2bf(bf2f(row[j]) * s);
+    }
+}
+
+/* dmask[i] = sum_c gout * x (fp32) */
+void sa_grad_mask(const uint16_t *gout, const uint16_t *x, int64_t m, int64_t c, float *dmask, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        const uint16_t *restrict g = gout + i * c, *restrict row = x + i * c;
+        float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < c; j++) sum += bf2f(g[j]) * bf2f(row[j]);
+        dmask[i] = sum;
+    }
+}
+
+/* dx = gout * mask + d mean / c + (channel == idx) * d max, dpooled (m, 2) bf16 as pooled. */
+void sa_grad_input(const uint16_t *gout, const uint16_t *mask, const uint16_t *dpooled, const int16_t *idx,
+                   int64_t m, int64_t c, uint16_t *dx, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        const uint16_t *restrict g = gout + i * c;
+        uint16_t *restrict d = dx + i * c;
+        float s = bf2f(mask[i]), dmean = bf2f(dpooled[2 * i]) / (float)c;
+        for (int64_t j = 0; j < c; j++) d[j] = f2bf(bf2f(g[j]) * s + dmean);
+        d[idx[i]] = f2bf(bf2f(g[idx[i]]) * s + dmean + bf2f(dpooled[2 * i + 1]));
+    }
+}

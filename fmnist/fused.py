@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 SOURCE = Path(__file__).with_name("fused.c")
 FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp", "-std=c11", "-shared", "-fPIC"]
@@ -91,6 +92,10 @@ def _build() -> ctypes.CDLL:
     lib.bn_relu_train_backward.argtypes = [p, p, i64, i64, p, p, p, i32]
     lib.gated_train_forward.argtypes = [p, p, p, i64, i64, p, p, f64, f64, p, p, p, p, p, i32]
     lib.gated_train_backward.argtypes = [p, p, p, p, i64, i64, p, p, p, p, p, i32]
+    lib.sa_pool.argtypes = [p, i64, i64, p, p, i32]
+    lib.sa_apply.argtypes = [p, p, i64, i64, p, i32]
+    lib.sa_grad_mask.argtypes = [p, p, i64, i64, p, i32]
+    lib.sa_grad_input.argtypes = [p, p, p, p, i64, i64, p, i32]
     return lib
 
 
@@ -190,3 +195,43 @@ class GatedResidualFunction(torch.autograd.Function):
         library().gated_train_backward(_ptr(out), _ptr(conv), _ptr(sig), _ptr(gout), n * h * w, c, _ptr(stats),
                                        _ptr(grads), _ptr(dx), _ptr(dconv), _ptr(dgate), torch.get_num_threads())
         return dx, dconv, dgate, grads[0], grads[1], None, None, None, None
+
+
+class SpatialAttentionFunction(torch.autograd.Function):
+    """CBAM's spatial attention in training: mask = sigmoid(conv([mean_c(x); max_c(x)])), returns
+    (x * mask, mask); the mask (N, 1, H, W) carries no gradient of its own (it is returned for the map).
+    x is (N, C, H, W) bf16 channels_last; the 2->1 convolution runs in PyTorch, in fp32 (eager bf16 rounds
+    the mask's logits, and the bias's gradient, a sum with heavy cancellation, moved by a few percent)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding: int):
+        lib, threads = library(), torch.get_num_threads()
+        n, c, h, w = x.shape
+        pooled = torch.empty(n, 2, h, w, dtype=torch.bfloat16, memory_format=torch.channels_last)
+        idx = torch.empty(n, h, w, dtype=torch.int16)
+        lib.sa_pool(_ptr(x), n * h * w, c, _ptr(pooled), _ptr(idx), threads)
+        pooled32 = pooled.float()  # (N, 2, H, W): the small convolution runs in fp32, forward and backward
+        mask32 = torch.sigmoid(F.conv2d(pooled32, weight.detach(), bias.detach(), padding=padding))
+        mask = mask32.to(torch.bfloat16).contiguous()  # (N, 1, H, W), what multiplies x
+        out = torch.empty_like(x, memory_format=torch.channels_last)
+        lib.sa_apply(_ptr(x), _ptr(mask), n * h * w, c, _ptr(out), threads)
+        ctx.save_for_backward(x, pooled32, idx, mask, mask32, weight.detach())
+        ctx.padding = padding
+        ctx.mark_non_differentiable(mask)
+        return out, mask
+
+    @staticmethod
+    def backward(ctx, gout, _gmask):
+        x, pooled32, idx, mask, mask32, weight = ctx.saved_tensors
+        lib, threads = library(), torch.get_num_threads()
+        gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        n, c, h, w = x.shape
+        dmask = torch.empty(n, 1, h, w)
+        lib.sa_grad_mask(_ptr(gout), _ptr(x), n * h * w, c, _ptr(dmask), threads)
+        dlogits = dmask * mask32 * (1 - mask32)  # (N, 1, H, W)
+        dpooled, dweight, dbias = torch.ops.aten.convolution_backward(
+            dlogits, pooled32, weight, [1], [1, 1], [ctx.padding] * 2, [1, 1], False, [0, 0], 1, [True, True, True])
+        dpooled = dpooled.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        dx = torch.empty_like(x, memory_format=torch.channels_last)
+        lib.sa_grad_input(_ptr(gout), _ptr(mask), _ptr(dpooled), _ptr(idx), n * h * w, c, _ptr(dx), threads)
+        return dx, dweight, dbias, None

@@ -135,10 +135,15 @@ class SpatialAttention(nn.Module):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
-        pooled = ChannelPool.apply(x)  # (N, 2, H, W): [mean_c(x); max_c(x)]
-        mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
+        if self.training and fused.applies(x) and x.shape[1] < 2**15:
+            out, mask = fused.SpatialAttentionFunction.apply(x, self.conv.weight, self.conv.bias,
+                                                             self.conv.padding[0])
+        else:
+            pooled = ChannelPool.apply(x)  # (N, 2, H, W): [mean_c(x); max_c(x)]
+            mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
+            out = x * mask
         _record(lambda: mask[:, 0])
-        return x * mask
+        return out
 
 
 class GatedConv(nn.Module):

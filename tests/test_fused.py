@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from fmnist import fused
-from fmnist.models import BatchNormReLU, GatedConv, create_model
+from fmnist.models import BatchNormReLU, GatedConv, SpatialAttention, create_model, recording_maps
 
 needs_kernels = pytest.mark.skipif(fused.library() is None, reason=f"fused kernels unavailable: {fused.build_error}")
 
@@ -111,6 +111,75 @@ def test_gated_residual_matches_reference():
         assert mismatched(f, r) < 2e-3, name
     assert rel(running[0], 0.1 * cv.double().mean((0, 2, 3))) < 1e-4
     assert rel(running[1], 0.9 + 0.1 * cv.double().var((0, 2, 3))) < 1e-4
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", [(16, 32, 28, 28), (5, 48, 7, 7)])
+def test_spatial_attention_matches_reference(shape):
+    """Fused attention (pooling, product and their gradients in C; the 7x7 convolution in PyTorch) is at
+    least as close to fp64 as eager bf16 under autocast is."""
+    torch.manual_seed(0)
+    sa = SpatialAttention()
+    sa.conv.weight.data.normal_(0, 0.3)  # a mask that varies, not the neutral start
+    sa.conv.bias.data.normal_()
+    x, g = cl_bf16(torch.randn(shape)), cl_bf16(torch.randn(shape))
+
+    def run(kind):
+        m = copy.deepcopy(sa)
+        if kind == "fp64":
+            xx = x.double().requires_grad_()
+            y = m.double()(xx)
+        else:
+            xx = x.clone().requires_grad_()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = m(xx)
+        y.backward(g.to(y.dtype))
+        return [y, xx.grad, m.conv.weight.grad, m.conv.bias.grad]
+
+    ref, got = run("fp64"), run("fused")
+    fused._lib, lib = None, fused._lib
+    try:
+        eager = run("eager")
+    finally:
+        fused._lib = lib
+    assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
+    for name, r, f, e in zip(["output", "x"], ref[:2], got[:2], eager[:2]):
+        assert rel(f, r) <= 1.5 * rel(e, r) + 2e-3, name
+    assert rel(got[2], ref[2]) <= 1.5 * rel(eager[2], ref[2]) + 1e-2  # the 7x7 kernel's gradient
+    # the bias's gradient is the sum of d logits over all pixels, terms of both signs that cancel ~1000-fold:
+    # bf16 rounding anywhere upstream moves it by a few percent of the result (in eager PyTorch too), so
+    # the bound is relative to the sum of the terms' sizes
+    xd = x.double()
+    pooled = torch.cat([xd.mean(1, keepdim=True), xd.amax(1, keepdim=True)], 1)
+    mask = torch.sigmoid(F.conv2d(pooled, sa.conv.weight.double(), sa.conv.bias.double(), padding=3))
+    terms = (g.double() * xd).sum(1, keepdim=True) * mask * (1 - mask)
+    assert (got[3] - ref[3]).abs().item() <= 2**-8 * terms.abs().sum().item()
+
+
+@needs_kernels
+def test_spatial_attention_max_gradient_goes_to_one_channel_of_a_tie():
+    sa = SpatialAttention()
+    sa.conv.weight.data.fill_(0.5)
+    x = torch.zeros(1, 4, 1, 1)
+    x[0, 1] = x[0, 3] = 2.0  # channels 1 and 3 tie for the max; 0 and 2 are equal too
+    xx = cl_bf16(x).requires_grad_()
+    sa(xx).backward(cl_bf16(torch.ones(1, 4, 1, 1)))
+    d = xx.grad[0, :, 0, 0].float()
+    assert d[0] == d[2]  # same value, same gradient: the mask's and the mean's shares
+    extra = d[[1, 3]] - d[0]  # the max's share (and x's own in the product's gradient, equal for both)
+    assert extra[0] != extra[1]  # the max's gradient went to one of the tied channels, not both
+
+
+@needs_kernels
+def test_spatial_attention_records_its_map_in_training_too():
+    torch.manual_seed(0)
+    sa = SpatialAttention()
+    x = cl_bf16(torch.rand(2, 16, 6, 6))
+    with recording_maps() as maps:
+        sa(x)  # training mode, bf16 channels_last: the fused path
+    want = torch.sigmoid(sa.conv(torch.cat([x.float().mean(1, keepdim=True), x.float().amax(1, keepdim=True)], 1)))
+    assert len(maps) == 1 and maps[0].shape == (2, 6, 6) and maps[0].dtype == torch.float32
+    assert torch.allclose(maps[0], want[:, 0].detach(), atol=1e-2)
 
 
 @needs_kernels
