@@ -323,11 +323,12 @@ void sa_pool(const uint16_t *x, int64_t m, int64_t c, uint16_t *pooled, int16_t 
             sum += v;
             best = v > best ? v : best;
         }
-        int16_t at = 0;
-        while (at < c - 1 && bf2f(row[at]) != best) at++;
+        int64_t at = c - 1;  /* the first channel holding the max (the last if none does: NaN) */
+#pragma omp simd reduction(min : at)
+        for (int64_t j = 0; j < c; j++) at = bf2f(row[j]) == best && j < at ? j : at;
         pooled[2 * i] = f2bf(sum / (float)c);
         pooled[2 * i + 1] = row[at];
-        idx[i] = at;
+        idx[i] = (int16_t)at;
     }
 }
 
@@ -363,5 +364,63 @@ void sa_grad_input(const uint16_t *gout, const uint16_t *mask, const uint16_t *d
         float s = bf2f(mask[i]), dmean = bf2f(dpooled[2 * i]) / (float)c;
         for (int64_t j = 0; j < c; j++) d[j] = f2bf(bf2f(g[j]) * s + dmean);
         d[idx[i]] = f2bf(bf2f(g[idx[i]]) * s + dmean + bf2f(dpooled[2 * i + 1]));
+    }
+}
+
+/* ---- 2x2 max-pooling, stride 2 (floor: an odd last row or column is dropped) ----
+ * x (n, h, w, c) bf16 -> out (n, h/2, w/2, c) and, per output element, which of the four inputs held the
+ * max (0..3 = top-left, top-right, bottom-left, bottom-right; the first of a tie; NaN wins, as in torch).
+ * The backward writes every input gradient exactly once: no zero-filled buffer and no scatter, as
+ * eager PyTorch needs with its int64 indices. */
+void maxpool2_forward(const uint16_t *x, int64_t n, int64_t h, int64_t w, int64_t c, uint16_t *out,
+                      uint8_t *code, int nthreads) {
+    int64_t ho = h / 2, wo = w / 2;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < n * ho; r++) {
+        int64_t b = r / ho, i = r % ho;
+        for (int64_t j = 0; j < wo; j++) {
+            const uint16_t *restrict p00 = x + ((b * h + 2 * i) * w + 2 * j) * c;
+            const uint16_t *restrict p01 = p00 + c, *restrict p10 = p00 + w * c, *restrict p11 = p10 + c;
+            uint16_t *restrict o = out + ((b * ho + i) * wo + j) * c;
+            uint8_t *restrict k = code + ((b * ho + i) * wo + j) * c;
+            for (int64_t ch = 0; ch < c; ch++) {
+                float best = bf2f(p00[ch]);
+                uint8_t at = 0;
+                float v = bf2f(p01[ch]);
+                if (v > best || v != v) { best = v; at = 1; }
+                v = bf2f(p10[ch]);
+                if (v > best || v != v) { best = v; at = 2; }
+                v = bf2f(p11[ch]);
+                if (v > best || v != v) { best = v; at = 3; }
+                o[ch] = f2bf(best);
+                k[ch] = at;
+            }
+        }
+    }
+}
+
+void maxpool2_backward(const uint16_t *gout, const uint8_t *code, int64_t n, int64_t h, int64_t w, int64_t c,
+                       uint16_t *dx, int nthreads) {
+    int64_t ho = h / 2, wo = w / 2;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < n * h; r++) {  /* one input row each */
+        int64_t b = r / h, y = r % h, i = y / 2, dy = y % 2;
+        uint16_t *restrict d = dx + r * w * c;
+        if (i >= ho) {  /* the dropped odd last row */
+            memset(d, 0, sizeof(uint16_t) * w * c);
+            continue;
+        }
+        for (int64_t j = 0; j < wo; j++) {
+            const uint16_t *restrict g = gout + ((b * ho + i) * wo + j) * c;
+            const uint8_t *restrict k = code + ((b * ho + i) * wo + j) * c;
+            uint16_t *restrict d0 = d + 2 * j * c, *restrict d1 = d0 + c;
+            uint16_t left = (uint16_t)(2 * dy), right = (uint16_t)(2 * dy + 1);
+            for (int64_t ch = 0; ch < c; ch++) {
+                uint16_t kk = k[ch], gg = g[ch];
+                d0[ch] = (uint16_t)(gg & (uint16_t)-(uint16_t)(kk == left));
+                d1[ch] = (uint16_t)(gg & (uint16_t)-(uint16_t)(kk == right));
+            }
+        }
+        if (w % 2) memset(d + (w - 1) * c, 0, sizeof(uint16_t) * c);  /* the dropped odd last column */
     }
 }

@@ -96,6 +96,8 @@ def _build() -> ctypes.CDLL:
     lib.sa_apply.argtypes = [p, p, i64, i64, p, i32]
     lib.sa_grad_mask.argtypes = [p, p, i64, i64, p, i32]
     lib.sa_grad_input.argtypes = [p, p, p, p, i64, i64, p, i32]
+    lib.maxpool2_forward.argtypes = [p, i64, i64, i64, i64, p, p, i32]
+    lib.maxpool2_backward.argtypes = [p, p, i64, i64, i64, i64, p, i32]
     return lib
 
 
@@ -235,3 +237,27 @@ class SpatialAttentionFunction(torch.autograd.Function):
         dx = torch.empty_like(x, memory_format=torch.channels_last)
         lib.sa_grad_input(_ptr(gout), _ptr(mask), _ptr(dpooled), _ptr(idx), n * h * w, c, _ptr(dx), threads)
         return dx, dweight, dbias, None
+
+
+class MaxPool2Function(torch.autograd.Function):
+    """2x2 max-pooling with stride 2 (floor mode) of a (N, C, H, W) bf16 channels_last tensor; keeps a
+    one-byte code per output (which of the four inputs won) instead of int64 indices."""
+
+    @staticmethod
+    def forward(ctx, x):
+        n, c, h, w = x.shape
+        out = torch.empty(n, c, h // 2, w // 2, dtype=x.dtype, memory_format=torch.channels_last)
+        code = torch.empty(n, h // 2, w // 2, c, dtype=torch.uint8)
+        library().maxpool2_forward(_ptr(x), n, h, w, c, _ptr(out), _ptr(code), torch.get_num_threads())
+        ctx.save_for_backward(code)
+        ctx.shape = x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, gout):
+        (code,) = ctx.saved_tensors
+        n, c, h, w = ctx.shape
+        gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        dx = torch.empty(n, c, h, w, dtype=torch.bfloat16, memory_format=torch.channels_last)
+        library().maxpool2_backward(_ptr(gout), _ptr(code), n, h, w, c, _ptr(dx), torch.get_num_threads())
+        return dx

@@ -87,6 +87,18 @@ class BatchNormReLU(nn.BatchNorm2d):
         return F.relu(super().forward(x), inplace=True)
 
 
+class MaxPool2x2(nn.MaxPool2d):
+    """nn.MaxPool2d(2); training on bf16 channels_last CPU tensors uses fmnist/fused.py's kernel."""
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[-1] >= 2 and x.shape[-2] >= 2 and fused.applies(x):
+            return fused.MaxPool2Function.apply(x)
+        return super().forward(x)
+
+
 def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
     # (ReLU has no state, so the keys are those of Sequential(conv, BatchNorm2d, ReLU) checkpoints)
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), BatchNormReLU(cout))
@@ -185,7 +197,7 @@ class FashionCNN(nn.Module):
         self.register_buffer("std", torch.tensor(STD), persistent=False)
         stages, cin = [], 1
         for w in self.widths:
-            stages.append(nn.Sequential(conv_bn_relu(cin, w), self.second_layer(w), nn.MaxPool2d(2)))
+            stages.append(nn.Sequential(conv_bn_relu(cin, w), self.second_layer(w), MaxPool2x2()))
             cin = w
         self.stages = nn.ModuleList(stages)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from fmnist import fused
-from fmnist.models import BatchNormReLU, GatedConv, SpatialAttention, create_model, recording_maps
+from fmnist.models import BatchNormReLU, GatedConv, MaxPool2x2, SpatialAttention, create_model, recording_maps
 
 needs_kernels = pytest.mark.skipif(fused.library() is None, reason=f"fused kernels unavailable: {fused.build_error}")
 
@@ -180,6 +180,26 @@ def test_spatial_attention_records_its_map_in_training_too():
     want = torch.sigmoid(sa.conv(torch.cat([x.float().mean(1, keepdim=True), x.float().amax(1, keepdim=True)], 1)))
     assert len(maps) == 1 and maps[0].shape == (2, 6, 6) and maps[0].dtype == torch.float32
     assert torch.allclose(maps[0], want[:, 0].detach(), atol=1e-2)
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", [(64, 32, 28, 28), (4, 128, 7, 7), (2, 16, 5, 6)])
+def test_max_pool_equals_eager_exactly(shape):
+    """Values and gradients bit for bit, odd sizes (the last row/column dropped) and ties included."""
+    torch.manual_seed(0)
+    x = cl_bf16(torch.randn(shape))
+    x[:, :, 0, 0] = x[:, :, 0, 1]  # ties: torch gives the gradient to the first; so must we
+    x[0, 0, 2, 2] = float("nan")  # NaN wins its window, in torch too
+    n, c, h, w = shape
+    g = cl_bf16(torch.randn(n, c, h // 2, w // 2))
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    pool = MaxPool2x2()
+    ya, yb = pool(a), F.max_pool2d(b, 2)
+    assert fused.applies(x) and ya.is_contiguous(memory_format=torch.channels_last)
+    ya.backward(g)
+    yb.backward(g)
+    assert torch.equal(ya, yb) or torch.equal(ya.isnan(), yb.isnan()) and torch.equal(ya.nan_to_num(), yb.nan_to_num())
+    assert torch.equal(a.grad, b.grad)
 
 
 @needs_kernels
