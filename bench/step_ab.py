@@ -1,14 +1,21 @@
 """The trainer's bf16 training step (augment, forward, backward, AdamW, EMA) per architecture, for A/B
-comparisons of two checkouts on a machine whose speed drifts: run them alternately.
+comparisons on a machine whose speed drifts: alternate the two sides.
+
+Two checkouts, in separate processes (prints images/second for simple, sa and gated with the fmnist
+package found in REPO, default: this one):
 
     git worktree add /tmp/old <commit>
     for i in 1 2 3; do python bench/step_ab.py /tmp/old; python bench/step_ab.py .; done
 
-Prints images/second for simple, sa and gated with the fmnist package found in REPO (default: this one).
+The fused kernels (fmnist/fused.py) against eager PyTorch, in one process, blocks of steps alternating
+(--blocks pairs; the median of each side is printed):
+
+    python bench/step_ab.py --kernels [--blocks 6]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,7 +27,9 @@ import torch.nn.functional as F
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("repo", nargs="?", default=str(Path(__file__).resolve().parent.parent))
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=int, default=50, help="timed steps (per block with --kernels: 20)")
+    p.add_argument("--kernels", action="store_true", help="fused kernels vs eager PyTorch, alternating")
+    p.add_argument("--blocks", type=int, default=6)
     a = p.parse_args()
     sys.path.insert(0, a.repo)
     from fmnist import augment as aug
@@ -28,11 +37,19 @@ def main() -> None:
     from fmnist.data import load_fashion_mnist, to_float
     from fmnist.models import create_model, list_models
 
+    try:  # checkouts before session 6 have neither
+        from fmnist import fused
+        fused.keep_freed_memory()  # as fmnist.fit does on the CPU
+    except ImportError:
+        fused = None
+    if a.kernels and (fused is None or fused.library() is None):
+        sys.exit(f"no fused kernels here: {getattr(fused, 'build_error', 'fmnist.fused missing')}")
+
     ds = load_fashion_mnist()
     images, labels = ds.train_images, ds.train_labels
     bf16 = training.cpu_supports_bf16()
 
-    def images_per_second(arch: str) -> float:
+    def make_step(arch: str):
         torch.manual_seed(0)
         model = create_model(arch).to(memory_format=torch.channels_last if bf16 else torch.contiguous_format)
         if hasattr(training, "make_optimizer"):  # checkouts before it used plain AdamW
@@ -42,8 +59,10 @@ def main() -> None:
         ema = training.WeightEMA(model, 0.999)
         g = torch.Generator().manual_seed(0)
         perm = torch.randperm(len(images), generator=g)
+        counter = iter(range(10**9))
 
-        def step(i: int) -> None:
+        def step() -> None:
+            i = next(counter) % (len(images) // 64)
             idx = perm[i * 64 : (i + 1) * 64]
             x = aug.augment(to_float(images[idx]), aug.PRESETS["seed"], g)
             if bf16:
@@ -55,15 +74,33 @@ def main() -> None:
             opt.step()
             ema.update()
 
-        for i in range(8):
-            step(i)
-        t = time.perf_counter()
-        for i in range(8, 8 + a.steps):
-            step(i)
-        return a.steps * 64 / (time.perf_counter() - t)
+        return step
 
-    print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(arch):.0f}" for arch in list_models())
-          + f" img/s (bf16 {'on' if bf16 else 'off'})")
+    def images_per_second(step, steps: int, warmup: int) -> float:
+        for _ in range(warmup):
+            step()
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return steps * 64 / (time.perf_counter() - t)
+
+    if not a.kernels:
+        print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
+                                       for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")
+        return
+    lib = fused.library()
+    for arch in list_models():
+        step, runs = make_step(arch), {"eager": [], "fused": []}
+        try:
+            for _ in range(a.blocks):
+                for side in runs:
+                    fused._lib = lib if side == "fused" else None
+                    runs[side].append(images_per_second(step, 20, 3))
+        finally:
+            fused._lib = lib
+        e, f = statistics.median(runs["eager"]), statistics.median(runs["fused"])
+        print(f"{arch}: eager {e:.0f} img/s, fused {f:.0f} img/s ({f / e - 1:+.0%}); blocks eager "
+              f"{[round(v) for v in runs['eager']]}, fused {[round(v) for v in runs['fused']]}", flush=True)
 
 
 if __name__ == "__main__":

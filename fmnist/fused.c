@@ -1,14 +1,16 @@
-/* Fused BatchNorm (training statistics) + ReLU for bf16 channels_last tensors on the CPU.
+/* Fused training kernels for bf16 channels_last tensors on the CPU (see fmnist/fused.py, which builds
+ * this file with gcc -O3 -march=native -fopenmp and loads it with ctypes; OpenMP shares torch's libgomp).
  *
- * Built and loaded by fmnist/fused.py (gcc -O3 -march=native -fopenmp; OpenMP shares torch's libgomp).
- * A channels_last (N, C, H, W) tensor is, in memory, M = N*H*W rows of C channels: every loop below
- * walks rows and, inside a row, the channels, so the compiler vectorizes over C. Arithmetic is fp32;
- * sums over rows are fp32 within a chunk of rows and double across chunks.
- *
- * Eager PyTorch makes five passes over memory for BatchNorm + ReLU forward and backward
- * (BN forward 2, ReLU 1; ReLU backward 1, BN backward 2, each reading and writing whole tensors);
- * these make four, the backward's ReLU mask recomputed from x instead of read from y. The arithmetic is
- * memory-bound on this CPU, so fewer passes are what makes training faster.
+ * A channels_last (N, C, H, W) tensor is, in memory, M = N*H*W rows of C channels: the loops below walk
+ * rows and, inside a row, the channels, so the compiler vectorizes over C. Arithmetic is fp32, results
+ * are rounded to bf16 as PyTorch rounds them; sums over rows are fp32 within a chunk of rows and double
+ * across chunks. Four groups, each a forward and a backward:
+ *   BatchNorm (batch statistics) + ReLU; gated conv's ReLU(x + BN(cv) * sigmoid(a));
+ *   CBAM spatial attention's pooling and x * mask; 2x2 max-pooling.
+ * Eager PyTorch runs each element-wise layer as its own pass over whole tensors, and these layers are
+ * memory-bound here; fewer passes (and fewer full-size temporaries) are what make training faster.
+ * E.g. BatchNorm + ReLU: eager makes 6 passes forward and backward (BN forward 2, ReLU 1, ReLU backward 1,
+ * BN backward 2), these make 4, the backward's ReLU mask recomputed from x instead of read from y.
  */
 #include <math.h>
 #include <stdint.h>
@@ -304,17 +306,21 @@ void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t 
     free(q);
 }
 
-/* ---- CBAM spatial attention's element-wise part: out = x * mask, mask (m) one value per pixel ----
- * Forward: sa_pool (channel mean and max with the max's index, the 7x7 convolution's input), then
- * torch runs the small convolution and sigmoid, then sa_apply. Backward: sa_grad_mask (the mask's
- * gradient, a sum over channels), torch the convolution's backward, sa_grad_input (the gradient through
- * both the product and the pooling, in one pass: eager PyTorch adds two full-size gradients). */
+/* ---- CBAM spatial attention: out = x * sigmoid(conv_kxk([mean_c(x); max_c(x)]) + b) ----
+ * x (n, h, w, c) bf16. The k x k convolution (2 channels in, 1 out) is tiny (2*k*k multiply-adds per
+ * pixel) but costs oneDNN more in overhead than all the rest; here it runs on planar fp32 maps padded by
+ * k/2 ("pp", (n, 2, h + 2*(k/2), w + 2*(k/2)), zeroed by the caller), one image row at a time so the
+ * loop over the row's pixels vectorizes. The mask is kept in fp32. */
 
-/* pooled: (m, 2) bf16 = [mean_c(x), max_c(x)] per pixel (the (N, 2, H, W) channels_last layout); idx: the
- * first channel holding the max. */
-void sa_pool(const uint16_t *x, int64_t m, int64_t c, uint16_t *pooled, int16_t *idx, int nthreads) {
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t i = 0; i < m; i++) {
+/* pp receives [mean_c(x); max_c(x)] inside its border; idx the first channel holding the max. */
+void sa_pool(const uint16_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, float *pp, int16_t *idx,
+             int nthreads) {
+    int64_t r = k / 2, hp = h + 2 * r, wp = w + 2 * r;
+#pragma omp parallel for collapse(2) num_threads(nthreads) schedule(static)
+    for (int64_t b = 0; b < n; b++)
+    for (int64_t y = 0; y < h; y++)
+    for (int64_t xx = 0; xx < w; xx++) {
+        int64_t i = (b * h + y) * w + xx;
         const uint16_t *restrict row = x + i * c;
         float sum = 0.f, best = bf2f(row[0]);
 #pragma omp simd reduction(+ : sum) reduction(max : best)
@@ -323,47 +329,122 @@ void sa_pool(const uint16_t *x, int64_t m, int64_t c, uint16_t *pooled, int16_t 
             sum += v;
             best = v > best ? v : best;
         }
-        int64_t at = c - 1;  /* the first channel holding the max (the last if none does: NaN) */
+        int64_t at = c - 1; /* the first channel holding the max (the last if none does: NaN) */
 #pragma omp simd reduction(min : at)
         for (int64_t j = 0; j < c; j++) at = bf2f(row[j]) == best && j < at ? j : at;
-        pooled[2 * i] = f2bf(sum / (float)c);
-        pooled[2 * i + 1] = row[at];
+        pp[((b * 2 + 0) * hp + y + r) * wp + xx + r] = sum / (float)c;
+        pp[((b * 2 + 1) * hp + y + r) * wp + xx + r] = bf2f(row[at]);
         idx[i] = (int16_t)at;
     }
 }
 
-void sa_apply(const uint16_t *x, const uint16_t *mask, int64_t m, int64_t c, uint16_t *out, int nthreads) {
+/* mask (n, h, w) = sigmoid(bias + sum over 2 channels and k x k taps of weight * pp). Computed on the
+ * padded width (the columns past w are discarded), so each tap is one long vectorized loop; pp needs 2*r
+ * floats of slack after its last plane. */
+void sa_mask(const float *pp, int64_t n, int64_t h, int64_t w, int64_t k, const float *weight, float bias,
+             float *mask, int nthreads) {
+    int64_t r = k / 2, hp = h + 2 * r, wp = w + 2 * r, len = h * wp;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t b = 0; b < n; b++) {
+        float acc[len];
+        for (int64_t i = 0; i < len; i++) acc[i] = bias;
+        for (int64_t ci = 0; ci < 2; ci++)
+            for (int64_t kh = 0; kh < k; kh++)
+                for (int64_t kw = 0; kw < k; kw++) {
+                    const float *restrict src = pp + (b * 2 + ci) * hp * wp + kh * wp + kw;
+                    float wt = weight[(ci * k + kh) * k + kw];
+                    for (int64_t i = 0; i < len; i++) acc[i] += wt * src[i];
+                }
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t xx = 0; xx < w; xx++) mask[(b * h + y) * w + xx] = sigmoid(acc[y * wp + xx]);
+    }
+}
+
+void sa_apply(const uint16_t *x, const float *mask, int64_t m, int64_t c, uint16_t *out, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t i = 0; i < m; i++) {
         const uint16_t *restrict row = x + i * c;
         uint16_t *restrict o = out + i * c;
-        float s = bf2f(mask[i]);
+        float s = mask[i];
         for (int64_t j = 0; j < c; j++) o[j] = f2bf(bf2f(row[j]) * s);
     }
 }
 
-/* dmask[i] = sum_c gout * x (fp32) */
-void sa_grad_mask(const uint16_t *gout, const uint16_t *x, int64_t m, int64_t c, float *dmask, int nthreads) {
+/* The gradient at the convolution's output: dlogits = sum_c(gout * x) * s * (1 - s), s the mask. */
+void sa_grad_logits(const uint16_t *gout, const uint16_t *x, const float *mask, int64_t m, int64_t c,
+                    float *dlogits, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t i = 0; i < m; i++) {
         const uint16_t *restrict g = gout + i * c, *restrict row = x + i * c;
         float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < c; j++) sum += bf2f(g[j]) * bf2f(row[j]);
-        dmask[i] = sum;
+        dlogits[i] = sum * mask[i] * (1.f - mask[i]);
     }
 }
 
-/* dx = gout * mask + d mean / c + (channel == idx) * d max, dpooled (m, 2) bf16 as pooled. */
-void sa_grad_input(const uint16_t *gout, const uint16_t *mask, const uint16_t *dpooled, const int16_t *idx,
-                   int64_t m, int64_t c, uint16_t *dx, int nthreads) {
+/* The convolution's backward: grads (2*k*k + 1 floats: d weight, then d bias) and dpooled (n, 2, h, w),
+ * the gradient at [mean; max]. Like sa_mask, on the padded width, one long loop per tap. */
+void sa_conv_backward(const float *pp, const float *dlogits, int64_t n, int64_t h, int64_t w, int64_t k,
+                      const float *weight, float *grads, float *dpooled, int nthreads) {
+    int64_t r = k / 2, hp = h + 2 * r, wp = w + 2 * r, len = h * wp, taps = 2 * k * k;
+    float *part = calloc((size_t)(n * (taps + 1)), sizeof(float));
 #pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t i = 0; i < m; i++) {
+    for (int64_t b = 0; b < n; b++) {
+        float dl[len], dlp[hp * wp + 2 * r], acc[len]; /* dlogits on the padded width; padded all round */
+        memset(dlp, 0, sizeof(dlp));
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t xx = 0; xx < wp; xx++) {
+                float v = xx < w ? dlogits[(b * h + y) * w + xx] : 0.f;
+                dl[y * wp + xx] = v;
+                if (xx < w) dlp[(y + r) * wp + xx + r] = v;
+            }
+        float *restrict gw = part + b * (taps + 1);
+        float s = 0.f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < len; i++) s += dl[i];
+        gw[taps] = s;
+        for (int64_t ci = 0; ci < 2; ci++) {
+            for (int64_t kh = 0; kh < k; kh++)
+                for (int64_t kw = 0; kw < k; kw++) {
+                    const float *restrict src = pp + (b * 2 + ci) * hp * wp + kh * wp + kw;
+                    float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+                    for (int64_t i = 0; i < len; i++) dot += dl[i] * src[i];
+                    gw[(ci * k + kh) * k + kw] = dot;
+                }
+            /* d pooled: the transposed convolution, out[y, x] = sum weight[kh, kw] * dlp[y + 2r - kh, x + 2r - kw] */
+            for (int64_t i = 0; i < len; i++) acc[i] = 0.f;
+            for (int64_t kh = 0; kh < k; kh++)
+                for (int64_t kw = 0; kw < k; kw++) {
+                    const float *restrict src = dlp + (2 * r - kh) * wp + 2 * r - kw;
+                    float wt = weight[(ci * k + kh) * k + kw];
+                    for (int64_t i = 0; i < len; i++) acc[i] += wt * src[i];
+                }
+            for (int64_t y = 0; y < h; y++)
+                memcpy(dpooled + ((b * 2 + ci) * h + y) * w, acc + y * wp, sizeof(float) * w);
+        }
+    }
+    for (int64_t t = 0; t <= taps; t++) {
+        double total = 0;
+        for (int64_t b = 0; b < n; b++) total += part[b * (taps + 1) + t];
+        grads[t] = (float)total;
+    }
+    free(part);
+}
+
+/* dx = gout * mask + d mean / c + (channel == idx) * d max, d mean and d max from dpooled (n, 2, h, w). */
+void sa_grad_input(const uint16_t *gout, const float *mask, const float *dpooled, const int16_t *idx, int64_t n,
+                   int64_t hw, int64_t c, uint16_t *dx, int nthreads) {
+#pragma omp parallel for collapse(2) num_threads(nthreads) schedule(static)
+    for (int64_t b = 0; b < n; b++)
+    for (int64_t p = 0; p < hw; p++) {
+        int64_t i = b * hw + p;
         const uint16_t *restrict g = gout + i * c;
         uint16_t *restrict d = dx + i * c;
-        float s = bf2f(mask[i]), dmean = bf2f(dpooled[2 * i]) / (float)c;
+        float s = mask[i], dmean = dpooled[(b * 2) * hw + p] / (float)c, dmax = dpooled[(b * 2 + 1) * hw + p];
         for (int64_t j = 0; j < c; j++) d[j] = f2bf(bf2f(g[j]) * s + dmean);
-        d[idx[i]] = f2bf(bf2f(g[idx[i]]) * s + dmean + bf2f(dpooled[2 * i + 1]));
+        d[idx[i]] = f2bf(bf2f(g[idx[i]]) * s + dmean + dmax);
     }
 }
 

@@ -1,18 +1,31 @@
-"""Fused CPU kernels for training: BatchNorm + ReLU in bf16 channels_last, with a plain-PyTorch fallback.
+"""Fused CPU kernels for training in bf16 channels_last, with eager PyTorch wherever they do not apply.
 
-On the CPU the element-wise layers of these small CNNs are memory-bound, and eager PyTorch runs BatchNorm
-and ReLU as separate passes over whole tensors. ``fmnist/fused.c`` does both in fewer passes. It is
-compiled on first use with the system's C compiler (``gcc -O3 -march=native -fopenmp``, about a second)
-into a cache folder (``$FMNIST_CACHE``, else ``~/.cache/fmnist``) and loaded with ctypes, so nothing needs
-building at install time. Where there is no compiler, the build fails, the tensor is not bf16
-channels_last on the CPU, or ``FMNIST_FUSED=0`` is set, callers get ``None`` from :func:`library` and use
-eager PyTorch; both paths compute the same function (tests/test_fused.py).
+On the CPU the element-wise layers of these small CNNs are memory-bound, and eager PyTorch runs each one
+as its own pass over whole tensors (and allocates a fresh output for each). ``fmnist/fused.c`` does the
+same arithmetic in fewer passes:
+
+* ``BatchNormReLUFunction``: BatchNorm with batch statistics + ReLU (models.BatchNormReLU);
+* ``GatedResidualFunction``: gated's ReLU(x + BN(conv) * sigmoid(gate)) (models.GatedConv);
+* ``SpatialAttentionFunction``: sa's channel pooling and x * mask, the 7x7 convolution left to PyTorch;
+* ``MaxPool2Function``: 2x2 max-pooling with one-byte indices (models.MaxPool2x2).
+
+The C file is compiled on first use with the system's C compiler (``gcc -O3 -march=native -fopenmp``,
+about a second) into a cache folder (``$FMNIST_CACHE``, else ``~/.cache/fmnist``) and loaded with ctypes,
+so nothing is built at install time; OpenMP shares torch's own thread pool (libgomp). The modules use
+these only while training, on bf16 channels_last CPU tensors (what ``fmnist.fit`` uses where the CPU has
+native bf16), and only when the library built: without a compiler, after a failed build, or with
+``FMNIST_FUSED=0`` they run eager PyTorch (``build_error`` says why). Both paths compute the same function
+to bf16 rounding (tests/test_fused.py; bench/fused_accuracy.py trains both ways).
+
+``keep_freed_memory`` is the other half of the speed-up: it stops glibc from returning each step's
+activations to the OS only to fault them in again.
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -21,9 +34,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 SOURCE = Path(__file__).with_name("fused.c")
-FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp", "-std=c11", "-shared", "-fPIC"]
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-std=c11", "-shared", "-fPIC"]
+if platform.machine().lower() in ("x86_64", "amd64"):
+    FLAGS.append("-mprefer-vector-width=512")  # gcc's default is 256-bit even where AVX-512 is there
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
@@ -37,10 +53,11 @@ def keep_freed_memory() -> bool:
     """Ask glibc to keep freed blocks for reuse instead of returning them to the OS (process-wide).
 
     By default glibc hands blocks over 128 KiB back at once, so every new activation of a training step
-    (3.2 MB for one (64, 32, 28, 28) bf16 tensor) is page-faulted in again: ~1,000-6,000 faults per step,
-    costly on a virtual machine. With these settings a step faults ~0 times and the fused kernels run up to
-    twice as fast; the price is that memory freed at the heap's top (up to 1 GiB) stays with the process.
-    Returns False where the C library is not glibc (nothing changed)."""
+    (3.2 MB for one (64, 32, 28, 28) bf16 tensor) is page-faulted in again: 1,000-6,000 faults per step
+    here, costly on a virtual machine. With these settings a step faults ~0 times and the kernels that
+    write those activations run 2-2.5x faster inside a step (BatchNorm+ReLU forward at 28x28: 1.2 -> 0.47
+    ms). The price: memory freed at the top of the heap (up to 1 GiB) stays with the process for reuse.
+    fmnist.fit calls this on the CPU. Returns False where the C library is not glibc (nothing changed)."""
     global _allocator_tuned
     if not _allocator_tuned:
         try:
@@ -92,10 +109,12 @@ def _build() -> ctypes.CDLL:
     lib.bn_relu_train_backward.argtypes = [p, p, i64, i64, p, p, p, i32]
     lib.gated_train_forward.argtypes = [p, p, p, i64, i64, p, p, f64, f64, p, p, p, p, p, i32]
     lib.gated_train_backward.argtypes = [p, p, p, p, i64, i64, p, p, p, p, p, i32]
-    lib.sa_pool.argtypes = [p, i64, i64, p, p, i32]
+    lib.sa_pool.argtypes = [p, i64, i64, i64, i64, i64, p, p, i32]
+    lib.sa_mask.argtypes = [p, i64, i64, i64, i64, p, ctypes.c_float, p, i32]
     lib.sa_apply.argtypes = [p, p, i64, i64, p, i32]
-    lib.sa_grad_mask.argtypes = [p, p, i64, i64, p, i32]
-    lib.sa_grad_input.argtypes = [p, p, p, p, i64, i64, p, i32]
+    lib.sa_grad_logits.argtypes = [p, p, p, i64, i64, p, i32]
+    lib.sa_conv_backward.argtypes = [p, p, i64, i64, i64, i64, p, p, p, i32]
+    lib.sa_grad_input.argtypes = [p, p, p, p, i64, i64, i64, p, i32]
     lib.maxpool2_forward.argtypes = [p, i64, i64, i64, i64, p, p, i32]
     lib.maxpool2_backward.argtypes = [p, p, i64, i64, i64, i64, p, i32]
     return lib
@@ -160,6 +179,7 @@ class BatchNormReLUFunction(torch.autograd.Function):
         return y
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gy):
         x, stats = ctx.saved_tensors
         gy = gy.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
@@ -188,6 +208,7 @@ class GatedResidualFunction(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gout):
         out, conv, sig, stats = ctx.saved_tensors
         gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
@@ -200,43 +221,47 @@ class GatedResidualFunction(torch.autograd.Function):
 
 
 class SpatialAttentionFunction(torch.autograd.Function):
-    """CBAM's spatial attention in training: mask = sigmoid(conv([mean_c(x); max_c(x)])), returns
-    (x * mask, mask); the mask (N, 1, H, W) carries no gradient of its own (it is returned for the map).
-    x is (N, C, H, W) bf16 channels_last; the 2->1 convolution runs in PyTorch, in fp32 (eager bf16 rounds
-    the mask's logits, and the bias's gradient, a sum with heavy cancellation, moved by a few percent)."""
+    """CBAM's spatial attention in training: mask = sigmoid(conv_kxk([mean_c(x); max_c(x)]) + b), returns
+    (x * mask, mask); the mask (N, 1, H, W), fp32, carries no gradient of its own (it is returned for the
+    map). x is (N, C, H, W) bf16 channels_last; weight (1, 2, k, k) and bias (1,) fp32, k odd. The small
+    convolution runs in C too, in fp32 (eager bf16 rounds the mask's logits)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, padding: int):
+    def forward(ctx, x, weight, bias):
         lib, threads = library(), torch.get_num_threads()
         n, c, h, w = x.shape
-        pooled = torch.empty(n, 2, h, w, dtype=torch.bfloat16, memory_format=torch.channels_last)
+        k = weight.shape[-1]
+        r = k // 2
+        planes = n * 2 * (h + 2 * r) * (w + 2 * r)  # planar fp32, zero border (the convolution's padding),
+        pooled = torch.zeros(planes + 2 * r)  # and 2r floats of slack that sa_mask's last row reads past
         idx = torch.empty(n, h, w, dtype=torch.int16)
-        lib.sa_pool(_ptr(x), n * h * w, c, _ptr(pooled), _ptr(idx), threads)
-        pooled32 = pooled.float()  # (N, 2, H, W): the small convolution runs in fp32, forward and backward
-        mask32 = torch.sigmoid(F.conv2d(pooled32, weight.detach(), bias.detach(), padding=padding))
-        mask = mask32.to(torch.bfloat16).contiguous()  # (N, 1, H, W), what multiplies x
+        lib.sa_pool(_ptr(x), n, h, w, c, k, _ptr(pooled), _ptr(idx), threads)
+        wt = weight.detach().float().contiguous()
+        mask = torch.empty(n, 1, h, w)
+        lib.sa_mask(_ptr(pooled), n, h, w, k, _ptr(wt), float(bias.detach()[0]), _ptr(mask), threads)
         out = torch.empty_like(x, memory_format=torch.channels_last)
         lib.sa_apply(_ptr(x), _ptr(mask), n * h * w, c, _ptr(out), threads)
-        ctx.save_for_backward(x, pooled32, idx, mask, mask32, weight.detach())
-        ctx.padding = padding
+        ctx.save_for_backward(x, pooled, idx, mask, wt)
         ctx.mark_non_differentiable(mask)
         return out, mask
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gout, _gmask):
-        x, pooled32, idx, mask, mask32, weight = ctx.saved_tensors
+        x, pooled, idx, mask, wt = ctx.saved_tensors
         lib, threads = library(), torch.get_num_threads()
         gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         n, c, h, w = x.shape
-        dmask = torch.empty(n, 1, h, w)
-        lib.sa_grad_mask(_ptr(gout), _ptr(x), n * h * w, c, _ptr(dmask), threads)
-        dlogits = dmask * mask32 * (1 - mask32)  # (N, 1, H, W)
-        dpooled, dweight, dbias = torch.ops.aten.convolution_backward(
-            dlogits, pooled32, weight, [1], [1, 1], [ctx.padding] * 2, [1, 1], False, [0, 0], 1, [True, True, True])
-        dpooled = dpooled.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        k = wt.shape[-1]
+        r = k // 2
+        dlogits = torch.empty(n, h, w)
+        lib.sa_grad_logits(_ptr(gout), _ptr(x), _ptr(mask), n * h * w, c, _ptr(dlogits), threads)
+        grads = torch.empty(2 * k * k + 1)  # d weight, d bias
+        dpooled = torch.empty(n, 2, h, w)
+        lib.sa_conv_backward(_ptr(pooled), _ptr(dlogits), n, h, w, k, _ptr(wt), _ptr(grads), _ptr(dpooled), threads)
         dx = torch.empty_like(x, memory_format=torch.channels_last)
-        lib.sa_grad_input(_ptr(gout), _ptr(mask), _ptr(dpooled), _ptr(idx), n * h * w, c, _ptr(dx), threads)
-        return dx, dweight, dbias, None
+        lib.sa_grad_input(_ptr(gout), _ptr(mask), _ptr(dpooled), _ptr(idx), n, h * w, c, _ptr(dx), threads)
+        return dx, grads[:-1].view(1, 2, k, k), grads[-1:], None
 
 
 class MaxPool2Function(torch.autograd.Function):
@@ -254,6 +279,7 @@ class MaxPool2Function(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gout):
         (code,) = ctx.saved_tensors
         n, c, h, w = ctx.shape

@@ -147,9 +147,8 @@ class SpatialAttention(nn.Module):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
-        if self.training and fused.applies(x) and x.shape[1] < 2**15:
-            out, mask = fused.SpatialAttentionFunction.apply(x, self.conv.weight, self.conv.bias,
-                                                             self.conv.padding[0])
+        if self.training and fused.applies(x) and x.shape[1] < 2**15 and self.conv.kernel_size[0] % 2:
+            out, mask = fused.SpatialAttentionFunction.apply(x, self.conv.weight, self.conv.bias)
         else:
             pooled = ChannelPool.apply(x)  # (N, 2, H, W): [mean_c(x); max_c(x)]
             mask = torch.sigmoid(self.conv(pooled))  # (N, 1, H, W)
