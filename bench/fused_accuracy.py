@@ -41,7 +41,7 @@ def main() -> None:
     p.add_argument("--archs", nargs="+", default=["simple", "sa", "gated"])
     a = p.parse_args()
     print(f"{a.epochs} epochs each, seed 0\n")
-    print("| model | kernels | training time | img/s (incl. evaluation) | val acc | test acc |\n|---|---|---|---|---|---|")
+    print("| model | kernels | training time | img/s (incl. validation) | val acc | test acc |\n|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for arch in a.archs:
             for fused in (False, True):

@@ -1,9 +1,11 @@
 """Time to accuracy: wall time from a cold start until the validation accuracy first reaches the study's
 test accuracy (0.893), read from the per-epoch history stored in each checkpoint (elapsed_s), or from
-a fresh run with --train (one architecture at a time, stops at the target or after --max-minutes).
+a fresh run with --train (one architecture at a time, stops at the target or after --max-minutes; the
+release recipe of tools/train_release.py, whose cosine schedule follows the clock over --max-minutes).
 
     python bench/time_to_accuracy.py [checkpoints...]          # from stored histories
     python bench/time_to_accuracy.py --train --max-minutes 10   # fresh runs with the release recipe
+    python bench/time_to_accuracy.py --train --max-minutes 38 simple   # one architecture
     python bench/time_to_accuracy.py --train --max-minutes 3 --augment hflip   # ... upright images only
 
 The study's augmentations (vertical flips, rotations up to 90 degrees) make the upright test set harder
@@ -34,17 +36,17 @@ def from_history(history: list[dict]) -> tuple[float | None, int | None]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="*", default=list_models())
+    p.add_argument("checkpoints", nargs="*", default=list_models(), help="checkpoints, or with --train architectures")
     p.add_argument("--train", action="store_true")
     p.add_argument("--max-minutes", type=float, default=10)
     p.add_argument("--augment", default="seed", help="with --train: seed (the study's), none, or ops like hflip")
     a = p.parse_args()
     augment = a.augment if a.augment in PRESETS else tuple(a.augment.split(","))
     print(f"| model | reached val acc {TARGET} after | epoch | best val acc seen |\n|---|---|---|---|")
-    for name in (list_models() if a.train else a.checkpoints):
+    for name in a.checkpoints:
         if a.train:
             stop = threading.Event()
-            cfg = TrainConfig(arch=name, epochs=200, augment=augment, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
+            cfg = TrainConfig(arch=name, epochs=300, augment=augment, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
                               label_smoothing=0.1, ema=0.999, time_budget_s=a.max_minutes * 60, evaluate_test=False)
             history = []
             for ev in fit(cfg, stop=stop):

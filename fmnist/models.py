@@ -16,6 +16,9 @@ Every model takes raw images, float (N, 1, 28, 28) in [0, 1] with the dataset's 
 on black), normalizes inside, and returns logits (N, num_classes). ``model.spatial_maps(x)`` returns, for
 ``sa`` its attention maps and for ``gated`` its gate maps, one (N, H, W) tensor in [0, 1] per stage; the
 baseline has none and returns an empty list.
+
+Training on bf16 channels_last CPU tensors runs the element-wise layers (BatchNorm + ReLU, the gate, the
+attention, max-pooling) as fused C kernels (fmnist/fused.py): the same function, fewer passes over memory.
 """
 from __future__ import annotations
 
