@@ -346,7 +346,7 @@ void sa_mask(const float *pp, int64_t n, int64_t h, int64_t w, int64_t k, const 
     int64_t r = k / 2, hp = h + 2 * r, wp = w + 2 * r, len = h * wp;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t b = 0; b < n; b++) {
-        float acc[len];
+        float *acc = malloc(sizeof(float) * len); /* the heap, not the stack: OpenMP threads' stacks are small */
         for (int64_t i = 0; i < len; i++) acc[i] = bias;
         for (int64_t ci = 0; ci < 2; ci++)
             for (int64_t kh = 0; kh < k; kh++)
@@ -357,6 +357,7 @@ void sa_mask(const float *pp, int64_t n, int64_t h, int64_t w, int64_t k, const 
                 }
         for (int64_t y = 0; y < h; y++)
             for (int64_t xx = 0; xx < w; xx++) mask[(b * h + y) * w + xx] = sigmoid(acc[y * wp + xx]);
+        free(acc);
     }
 }
 
@@ -391,8 +392,9 @@ void sa_conv_backward(const float *pp, const float *dlogits, int64_t n, int64_t 
     float *part = calloc((size_t)(n * (taps + 1)), sizeof(float));
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t b = 0; b < n; b++) {
-        float dl[len], dlp[hp * wp + 2 * r], acc[len]; /* dlogits on the padded width; padded all round */
-        memset(dlp, 0, sizeof(dlp));
+        /* dlogits on the padded width (dl), padded all round (dlp), and the transposed convolution's rows */
+        float *dl = malloc(sizeof(float) * len), *acc = malloc(sizeof(float) * len);
+        float *dlp = calloc((size_t)(hp * wp + 2 * r), sizeof(float));
         for (int64_t y = 0; y < h; y++)
             for (int64_t xx = 0; xx < wp; xx++) {
                 float v = xx < w ? dlogits[(b * h + y) * w + xx] : 0.f;
@@ -424,6 +426,9 @@ void sa_conv_backward(const float *pp, const float *dlogits, int64_t n, int64_t 
             for (int64_t y = 0; y < h; y++)
                 memcpy(dpooled + ((b * 2 + ci) * h + y) * w, acc + y * wp, sizeof(float) * w);
         }
+        free(dl);
+        free(acc);
+        free(dlp);
     }
     for (int64_t t = 0; t <= taps; t++) {
         double total = 0;

@@ -261,7 +261,7 @@ class SpatialAttentionFunction(torch.autograd.Function):
         lib.sa_conv_backward(_ptr(pooled), _ptr(dlogits), n, h, w, k, _ptr(wt), _ptr(grads), _ptr(dpooled), threads)
         dx = torch.empty_like(x, memory_format=torch.channels_last)
         lib.sa_grad_input(_ptr(gout), _ptr(mask), _ptr(dpooled), _ptr(idx), n, h * w, c, _ptr(dx), threads)
-        return dx, grads[:-1].view(1, 2, k, k), grads[-1:], None
+        return dx, grads[:-1].view(1, 2, k, k), grads[-1:]
 
 
 class MaxPool2Function(torch.autograd.Function):
