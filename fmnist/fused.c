@@ -35,6 +35,22 @@ static inline uint16_t f2bf(float f) { /* round to nearest even, NaN stays NaN (
 
 static inline int64_t nchunks_of(int64_t m) { return (m + CHUNK - 1) / CHUNK; }
 
+static inline int64_t chunk_end(int64_t k, int64_t m) { return (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m; }
+
+/* Per-channel totals, in double, of the fp32 partial sums that a reduction pass leaves per chunk:
+ * part holds, for each chunk, c values of a sum then c values of a second one. */
+static void sum_partials(const float *part, int64_t nchunks, int64_t c, double *a, double *b) {
+    for (int64_t j = 0; j < c; j++) {
+        double sa = 0, sb = 0;
+        for (int64_t k = 0; k < nchunks; k++) {
+            sa += part[2 * c * k + j];
+            sb += part[2 * c * k + c + j];
+        }
+        a[j] = sa;
+        b[j] = sb;
+    }
+}
+
 /* Per-channel mean and biased variance of x (m rows of c channels). Values are shifted by the first
  * row before squaring, so a mean far from zero does not cancel the variance away. */
 static void bn_stats(const uint16_t *restrict x, int64_t m, int64_t c, float *restrict mean, float *restrict var,
@@ -47,7 +63,7 @@ static void bn_stats(const uint16_t *restrict x, int64_t m, int64_t c, float *re
     for (int64_t k = 0; k < nchunks; k++) {
         float *restrict s = part + 2 * c * k, *restrict ss = s + c;
         for (int64_t j = 0; j < c; j++) s[j] = ss[j] = 0.f;
-        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++) {
             const uint16_t *restrict row = x + i * c;
             for (int64_t j = 0; j < c; j++) {
@@ -57,16 +73,14 @@ static void bn_stats(const uint16_t *restrict x, int64_t m, int64_t c, float *re
             }
         }
     }
+    double *s = malloc(sizeof(double) * 2 * c), *ss = s + c;
+    sum_partials(part, nchunks, c, s, ss);
     for (int64_t j = 0; j < c; j++) {
-        double s = 0, ss = 0;
-        for (int64_t k = 0; k < nchunks; k++) {
-            s += part[2 * c * k + j];
-            ss += part[2 * c * k + c + j];
-        }
-        double mu = s / m, v = ss / m - mu * mu;
+        double mu = s[j] / m, v = ss[j] / m - mu * mu;
         mean[j] = (float)(ref[j] + mu);
         var[j] = v > 0 ? (float)v : 0.f;
     }
+    free(s);
     free(part);
     free(ref);
 }
@@ -77,7 +91,7 @@ static void bn_relu_forward(const uint16_t *restrict x, int64_t m, int64_t c, co
     int64_t nchunks = nchunks_of(m);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
-        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++) {
             const uint16_t *restrict row = x + i * c;
             uint16_t *restrict out = y + i * c;
@@ -93,14 +107,14 @@ static void bn_relu_forward(const uint16_t *restrict x, int64_t m, int64_t c, co
  * sum_g = sum over rows of gz and sum_gx = sum of gz * (x - mean), per channel. */
 static void bn_relu_grad_sums(const uint16_t *restrict x, const uint16_t *restrict gy, int64_t m, int64_t c,
                        const float *restrict scale, const float *restrict shift, const float *restrict mean,
-                       float *restrict sum_g, float *restrict sum_gx, int nthreads) {
+                       double *sum_g, double *sum_gx, int nthreads) {
     int64_t nchunks = nchunks_of(m);
     float *part = malloc(sizeof(float) * 2 * c * nchunks);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
         float *restrict s = part + 2 * c * k, *restrict sx = s + c;
         for (int64_t j = 0; j < c; j++) s[j] = sx[j] = 0.f;
-        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++) {
             const uint16_t *restrict row = x + i * c, *restrict grow = gy + i * c;
             for (int64_t j = 0; j < c; j++) {
@@ -111,35 +125,26 @@ static void bn_relu_grad_sums(const uint16_t *restrict x, const uint16_t *restri
             }
         }
     }
-    for (int64_t j = 0; j < c; j++) {
-        double s = 0, sx = 0;
-        for (int64_t k = 0; k < nchunks; k++) {
-            s += part[2 * c * k + j];
-            sx += part[2 * c * k + c + j];
-        }
-        sum_g[j] = (float)s;
-        sum_gx[j] = (float)sx;
-    }
+    sum_partials(part, nchunks, c, sum_g, sum_gx);
     free(part);
 }
 
-/* Backward, second pass: dx = gz * k + (x - mean) * p + q, per channel coefficients from fmnist/fused.py
- * (k = weight * invstd, p = -k * invstd^2 * sum_gx / m, q = -k * sum_g / m). */
+/* Backward, second pass: dx = gz * scale + (x - mean) * p + q, per channel coefficients from
+ * bn_backward_coefficients (scale = weight * invstd). */
 static void bn_relu_grad_input(const uint16_t *restrict x, const uint16_t *restrict gy, int64_t m, int64_t c,
                         const float *restrict scale, const float *restrict shift, const float *restrict mean,
-                        const float *restrict k_, const float *restrict p, const float *restrict q,
-                        uint16_t *restrict dx, int nthreads) {
+                        const float *restrict p, const float *restrict q, uint16_t *restrict dx, int nthreads) {
     int64_t nchunks = nchunks_of(m);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
-        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++) {
             const uint16_t *restrict row = x + i * c, *restrict grow = gy + i * c;
             uint16_t *restrict out = dx + i * c;
             for (int64_t j = 0; j < c; j++) {
                 float xv = bf2f(row[j]);
                 float g = xv * scale[j] + shift[j] > 0.f ? bf2f(grow[j]) : 0.f;
-                out[j] = f2bf(g * k_[j] + (xv - mean[j]) * p[j] + q[j]);
+                out[j] = f2bf(g * scale[j] + (xv - mean[j]) * p[j] + q[j]);
             }
         }
     }
@@ -175,24 +180,33 @@ void bn_relu_train_forward(const uint16_t *x, int64_t m, int64_t c, const float 
     bn_relu_forward(x, m, c, stats + 2 * c, stats + 3 * c, y, nthreads);
 }
 
+/* BatchNorm's backward from the sums over rows of g (the gradient at its output) and g * (x - mean):
+ * grads (2*c floats) receives d weight and d bias, p and q the coefficients of
+ * dx = g * scale + (x - mean) * p + q = k * (g - mean(g) - (x - mean) * invstd^2 * mean(g * (x - mean))),
+ * k = scale = weight * invstd. */
+static void bn_backward_coefficients(const float *stats, int64_t m, int64_t c, const double *sum_g,
+                                     const double *sum_gx, float *grads, float *p, float *q) {
+    const float *invstd = stats + c, *scale = stats + 2 * c;
+    for (int64_t j = 0; j < c; j++) {
+        grads[j] = (float)(sum_gx[j] * invstd[j]);
+        grads[c + j] = (float)sum_g[j];
+        p[j] = (float)(-scale[j] * invstd[j] * invstd[j] * sum_gx[j] / m);
+        q[j] = (float)(-scale[j] * sum_g[j] / m);
+    }
+}
+
 /* Training backward from the forward's stats: grads (2*c floats) receives d weight and d bias;
- * dx (when not NULL) the input's gradient,
- * dx = k * (gz - mean(gz) - (x - mean) * invstd^2 * mean(gz * (x - mean))), k = weight * invstd. */
+ * dx (when not NULL) the input's gradient. */
 void bn_relu_train_backward(const uint16_t *x, const uint16_t *gy, int64_t m, int64_t c, const float *stats,
                             float *grads, uint16_t *dx, int nthreads) {
-    const float *mean = stats, *invstd = stats + c, *scale = stats + 2 * c, *shift = stats + 3 * c;
-    float *sum_g = grads + c, *sum_gx = malloc(sizeof(float) * c);
+    const float *mean = stats, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    double *sum_g = malloc(sizeof(double) * 2 * c), *sum_gx = sum_g + c;
+    float *p = malloc(sizeof(float) * 2 * c), *q = p + c;
     bn_relu_grad_sums(x, gy, m, c, scale, shift, mean, sum_g, sum_gx, nthreads);
-    float *p = malloc(sizeof(float) * c), *q = malloc(sizeof(float) * c);
-    for (int64_t j = 0; j < c; j++) {
-        grads[j] = sum_gx[j] * invstd[j];
-        p[j] = -scale[j] * invstd[j] * invstd[j] * sum_gx[j] / (float)m;
-        q[j] = -scale[j] * sum_g[j] / (float)m;
-    }
-    if (dx) bn_relu_grad_input(x, gy, m, c, scale, shift, mean, scale, p, q, dx, nthreads);
-    free(sum_gx);
+    bn_backward_coefficients(stats, m, c, sum_g, sum_gx, grads, p, q);
+    if (dx) bn_relu_grad_input(x, gy, m, c, scale, shift, mean, p, q, dx, nthreads);
+    free(sum_g);
     free(p);
-    free(q);
 }
 
 /* ---- The residual gated convolution's element-wise part: h = ReLU(x + BN(cv) * sigmoid(a)) ----
@@ -229,7 +243,7 @@ void gated_train_forward(const uint16_t *x, const uint16_t *cv, const uint16_t *
     int64_t nchunks = nchunks_of(m);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
-        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++) {
             const uint16_t *restrict xr = x + i * c, *restrict cr = cv + i * c, *restrict ar = a + i * c;
             uint16_t *restrict out = h + i * c, *restrict sout = sg + i * c;
@@ -264,14 +278,14 @@ static inline void gated_grad_row(const uint16_t *restrict hr, const uint16_t *r
 void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t *sg, const uint16_t *gh,
                           int64_t m, int64_t c, const float *stats, float *grads, uint16_t *dx, uint16_t *dcv,
                           uint16_t *da, int nthreads) {
-    const float *mean = stats, *invstd = stats + c, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    const float *mean = stats, *scale = stats + 2 * c, *shift = stats + 3 * c;
     int64_t nchunks = nchunks_of(m);
     float *part = malloc(sizeof(float) * 2 * c * nchunks);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
         float *restrict s = part + 2 * c * k, *restrict sx = s + c;
         for (int64_t j = 0; j < c; j++) s[j] = sx[j] = 0.f;
-        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++) {
             const uint16_t *restrict hr = h + i * c, *restrict cr = cv + i * c, *restrict sr = sg + i * c,
                                      *restrict gr = gh + i * c;
@@ -282,28 +296,20 @@ void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t 
             }
         }
     }
-    float *p = malloc(sizeof(float) * c), *q = malloc(sizeof(float) * c);
-    for (int64_t j = 0; j < c; j++) {
-        double s = 0, sx = 0;
-        for (int64_t k = 0; k < nchunks; k++) {
-            s += part[2 * c * k + j];
-            sx += part[2 * c * k + c + j];
-        }
-        grads[j] = (float)(sx * invstd[j]);
-        grads[c + j] = (float)s;
-        p[j] = (float)(-scale[j] * invstd[j] * invstd[j] * sx / m);
-        q[j] = (float)(-scale[j] * s / m);
-    }
+    double *sum_g = malloc(sizeof(double) * 2 * c), *sum_gx = sum_g + c;
+    float *p = malloc(sizeof(float) * 2 * c), *q = p + c;
+    sum_partials(part, nchunks, c, sum_g, sum_gx);
+    bn_backward_coefficients(stats, m, c, sum_g, sum_gx, grads, p, q);
+    free(sum_g);
     free(part);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
-        int64_t end = (k + 1) * CHUNK < m ? (k + 1) * CHUNK : m;
+        int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++)
             gated_grad_row(h + i * c, cv + i * c, sg + i * c, gh + i * c, c, mean, scale, shift, p, q, dx + i * c,
                            dcv + i * c, da + i * c);
     }
     free(p);
-    free(q);
 }
 
 /* ---- CBAM spatial attention: out = x * sigmoid(conv_kxk([mean_c(x); max_c(x)]) + b) ----
