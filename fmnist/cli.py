@@ -157,14 +157,21 @@ class ProgressPrinter:
             self.bar.close()
 
 
+def _report_keys(names: list[str]) -> dict[str, str]:
+    """Report key -> model: the shipped name or the file's stem, or the path as given where stems collide
+    (runs/a/sa-s0.safetensors beside runs/b/sa-s0.safetensors), so no model's report replaces another's."""
+    names = list(dict.fromkeys(names))
+    stems = [n if n in list_models() else Path(n).stem for n in names]
+    return {s if stems.count(s) == 1 else n: n for s, n in zip(stems, names)}
+
+
 def _evaluate_all(names: list[str], data_dir: str | None, tta: bool) -> tuple[dict, dict, object]:
     from .evaluate import evaluate_model
 
     ds = load_fashion_mnist(data_dir)
     reports, checkpoints = {}, {}
-    for name in names:
+    for key, name in _report_keys(names).items():
         ckpt = load_checkpoint(name)
-        key = name if name in list_models() else Path(name).stem
         checkpoints[key] = ckpt
         reports[key] = evaluate_model(ckpt.model, ds.test_images, ds.test_labels, tta=tta)
     return reports, checkpoints, ds

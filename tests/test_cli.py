@@ -41,6 +41,15 @@ def test_train_then_evaluate_json(dataset, tmp_path):
     ds = fmnist.load_fashion_mnist()
     acc = (predict_proba(model, ds.test_images).argmax(1) == ds.test_labels.numpy()).mean()
     assert report["accuracy"] == acc
+    # two runs with the same file name are both reported, keyed by their paths
+    other = tmp_path / "again" / "gated.safetensors"
+    other.parent.mkdir()
+    other.write_bytes(out.read_bytes())
+    p = run("evaluate", "--models", str(out), str(other), "--json", "--no-tta")
+    assert p.returncode == 0, p.stderr
+    reports = json.loads(p.stdout)
+    assert set(reports) == {str(out), str(other)}
+    assert reports[str(out)]["accuracy"] == reports[str(other)]["accuracy"] == acc
 
 
 def test_refuses_to_overwrite_shipped_checkpoints():
