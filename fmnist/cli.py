@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint, save_result
+from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint, read_metadata, save_result
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .models import count_macs, count_parameters, create_model, list_models
 from .training import TrainConfig, fit
@@ -199,10 +199,22 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_models(a) -> int:
-    print(f"{'name':8s} {'class':22s} {'parameters':>11s} {'MACs/image':>11s}")
+    """Each architecture at its default widths (what `train` builds) and as shipped in checkpoints/."""
+    print(f"{'name':8s} {'class':22s} {'':9s} {'widths':13s} {'parameters':>11s} {'MACs/image':>11s}")
     for name in list_models():
-        m = create_model(name)
-        print(f"{name:8s} {type(m).__name__:22s} {count_parameters(m):>11,} {count_macs(m):>11,}")
+        rows = [("default", create_model(name))]
+        path = CHECKPOINT_DIR / name / "model.safetensors"
+        try:  # the header only: no weights are read
+            rows.append(("shipped", create_model(name, **read_metadata(path)["init_args"])))
+        except (CheckpointError, OSError, KeyError, TypeError) as e:
+            rows.append(("shipped", f"none ({e.__class__.__name__}: {e})" if path.exists() else "none"))
+        for which, m in rows:
+            if isinstance(m, str):
+                print(f"{name:8s} {'':22s} {which:9s} {m}")
+            else:
+                w = "-".join(map(str, m.widths))
+                print(f"{name:8s} {type(m).__name__:22s} {which:9s} {w:13s} {count_parameters(m):>11,} "
+                      f"{count_macs(m):>11,}")
     return 0
 
 

@@ -71,6 +71,27 @@ def test_models_lists_parameters():
     assert p.returncode == 0 and "GatedCNN" in p.stdout and "SpatialAttentionCNN" in p.stdout
 
 
+def test_models_lists_the_shipped_widths_beside_the_defaults(tmp_path):
+    import fmnist
+    from fmnist.checkpoints import save_checkpoint
+
+    small = fmnist.create_model("simple", widths=(8, 16, 32))
+    save_checkpoint(small, tmp_path / "simple")
+    (tmp_path / "sa").mkdir()
+    (tmp_path / "sa" / "model.safetensors").write_bytes(b"junk")  # corrupt: a message, not a traceback
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FMNIST_CHECKPOINTS": str(tmp_path)}
+    p = subprocess.run([sys.executable, "-m", "fmnist", "models"], capture_output=True, text=True, timeout=120,
+                       env=env, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    rows = {tuple(line.split()[:3]): line.split() for line in p.stdout.splitlines()[1:]}
+    shipped = rows[("simple", "SimpleCNN", "shipped")]
+    assert shipped[3] == "8-16-32" and shipped[4] == f"{fmnist.count_parameters(small):,}"
+    default = rows[("simple", "SimpleCNN", "default")]
+    assert default[3] == "32-64-128" and default[4] == f"{fmnist.count_parameters(fmnist.create_model('simple')):,}"
+    assert "shipped   none (CheckpointError" in next(line for line in p.stdout.splitlines() if line.startswith("sa ") and "shipped" in line)
+    assert next(line for line in p.stdout.splitlines() if line.startswith("gated") and "shipped" in line).endswith("none")
+
+
 def test_ctrl_c_saves_a_labelled_partial_model_beside_the_old_one(dataset, tmp_path):
     import signal
     import time
