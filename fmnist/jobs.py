@@ -17,6 +17,7 @@ TRAIN_LOCK = threading.Lock()          # one training job for the whole server
 _STOP_FLAGS: dict[str, threading.Event] = {}
 _FLAGS_LOCK = threading.Lock()
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "fmnist-app"   # user-trained checkpoints; never checkpoints/
+WIDTHS = {"32-64-128": (32, 64, 128), "64-128-256": (64, 128, 256)}  # channels per stage a visitor may pick
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,10 @@ def _env_int(name: str, default: int) -> int:
 
 
 def plan(archs: list[str], epochs: int, lr: float, batch_size: int, augment: list[str], train_images: int,
-         seed: int, caps: Caps | None = None) -> tuple[list[TrainConfig], list[str]]:
-    """The configs to run for a request from the UI, clamped to the caps; notes say what was changed."""
+         seed: int, caps: Caps | None = None, widths: str = "32-64-128") -> tuple[list[TrainConfig], list[str]]:
+    """The configs to run for a request from the UI, clamped to the caps; notes say what was changed.
+
+    widths names the channels per stage, a key of WIDTHS: the default, or the shipped models' (wider, slower)."""
     caps = caps or Caps.from_env()
     notes = []
     epochs, train_images = int(epochs), int(train_images)
@@ -53,9 +56,11 @@ def plan(archs: list[str], epochs: int, lr: float, batch_size: int, augment: lis
         raise ValueError(f"learning rate {lr} is outside 1e-6..1")
     if int(batch_size) not in (16, 32, 64, 128, 256):
         raise ValueError("batch size must be one of 16, 32, 64, 128, 256")
+    if widths not in WIDTHS:
+        raise ValueError(f"model width must be one of {', '.join(WIDTHS)} (channels per stage), not {widths!r}")
     cfgs = [TrainConfig(arch=a, epochs=max(1, epochs), lr=float(lr), batch_size=int(batch_size),
                         augment=tuple(augment), limit=max(100, train_images) if train_images < 55_000 else None,
-                        seed=int(seed)) for a in archs]
+                        seed=int(seed), widths=WIDTHS[widths]) for a in archs]
     return cfgs, notes
 
 

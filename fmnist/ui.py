@@ -170,7 +170,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
     """Training with live curves; one job per server (jobs.TRAIN_LOCK), models kept per session."""
     caps = jobs.Caps.from_env()
 
-    def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, mine, request: gr.Request):
+    def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, width, mine, request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
         mine = dict(mine or {})
         archs = SHIPPED if arch_choice == "all three" else [arch_choice]
@@ -180,7 +180,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
             return (progress_html(fraction, text),) + (skip,) * 7
 
         try:
-            cfgs, notes = jobs.plan(archs, epochs, lr, batch, augs or [], n_train, seed, caps)
+            cfgs, notes = jobs.plan(archs, epochs, lr, batch, augs or [], n_train, seed, caps, width or "32-64-128")
         except ValueError as e:
             yield status(0, f"⚠️ {e}")
             return
@@ -237,6 +237,9 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         n_train = gr.Slider(n_min, max(n_min + 100, caps.max_train_images), value=caps.max_train_images,
                             step=100, label="training images (fewer = quicker)", elem_id="train-size")
         seed = gr.Number(0, label="seed", precision=0)
+        width = gr.Radio([("32-64-128 (standard)", "32-64-128"),
+                          ("64-128-256 (the shipped models' width, ~2.5x slower per epoch)", "64-128-256")],
+                         value="32-64-128", label="channels per stage", elem_id="train-width")
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="start-train")
         stop = gr.Button("Stop", variant="stop", elem_id="stop-train")
@@ -245,9 +248,9 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
                      elem_id="train-curves")
     table = gr.Dataframe(headers=["arch", "epoch", "train loss", "train acc", "val loss", "val acc", "img/s",
                                   "seconds"], label="per epoch", interactive=False)
-    results_md = gr.Markdown()
+    results_md = gr.Markdown(elem_id="train-results")
     download = gr.File(label="Download your checkpoint(s)", file_count="multiple")
-    start.click(start_training, [arch, epochs, lr, batch, augs, n_train, seed, user_models],
+    start.click(start_training, [arch, epochs, lr, batch, augs, n_train, seed, width, user_models],
                 [progress, curves, table, results_md, download, user_models, user_choice, user_column],
                 api_name="train", concurrency_limit=1, concurrency_id="train")
     stop.click(stop_training, None, None, api_name="stop", queue=False)

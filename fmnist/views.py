@@ -134,7 +134,9 @@ def results_markdown(results: list, notes: list[str]) -> str:
     parts, reports = [], {}
     for name, r in results:
         t = r.test_metrics
-        parts.append(f"**{name}**: {r.label}; validation accuracy {r.val_metrics['val_acc']:.4f}"
+        widths = "-".join(map(str, r.config.widths))
+        parts.append(f"**{name}**: {r.label}; {widths} channels per stage; validation accuracy "
+                     f"{r.val_metrics['val_acc']:.4f}"
                      + (f"; test accuracy **{t['accuracy']:.4f}** (95% CI {t['accuracy_ci95'][0]:.4f}–"
                         f"{t['accuracy_ci95'][1]:.4f}), macro-F1 {t['macro_f1']:.4f}" if t else ""))
         if t:

@@ -84,9 +84,11 @@ def test_draw_and_see_three_predictions(page):
     _shot(page, "sketch")
 
 
-def _start_training(page, arch, epochs, images):
+def _start_training(page, arch, epochs, images, width=None):
     page.get_by_role("tab", name="Train").click()
     page.locator("#train-arch").get_by_text(arch, exact=True).click()
+    if width:
+        page.locator("#train-width").get_by_text(width).click()
     for elem, value in (("#train-epochs", str(epochs)), ("#train-size", str(images))):
         box = page.locator(f"{elem} input[type=number]")
         box.fill(value)
@@ -95,13 +97,14 @@ def _start_training(page, arch, epochs, images):
 
 
 def test_train_tiny_run_and_watch_the_curve(page):
-    _start_training(page, "sa", 2, 500)
+    _start_training(page, "sa", 2, 500, width="64-128-256")  # the shipped models' width
     # the curve appears after the first epoch, then the job finishes with a checkpoint to download
     page.wait_for_function("() => document.querySelector('#train-curves .js-plotly-plot, #train-curves .plotly')",
                            timeout=240_000)
     page.wait_for_function("() => /finished|stopped/.test(document.querySelector('#train-progress').innerText)",
                            timeout=240_000)
     assert "epoch" in page.inner_text("#train-progress") or "Training" in page.inner_text("#train-progress")
+    assert "64-128-256 channels per stage" in page.inner_text("#train-results")
     _shot(page, "train")
 
 

@@ -22,6 +22,9 @@ def test_plan_clamps_to_caps_and_says_so():
     assert any("epochs capped" in n for n in notes) and any("images capped" in n for n in notes)
     full, notes = jobs.plan(["gated"], 2, 3e-4, 64, [], 55_000, 0, jobs.Caps(100, 55_000))
     assert full[0].limit is None and notes == []
+    assert full[0].widths == (32, 64, 128)  # the default width
+    wide, _ = jobs.plan(["sa"], 2, 3e-4, 64, [], 1000, 0, jobs.Caps(100, 55_000), "64-128-256")
+    assert wide[0].widths == (64, 128, 256)
 
 
 def test_plan_refuses_bad_values():
@@ -29,6 +32,8 @@ def test_plan_refuses_bad_values():
         jobs.plan(["simple"], 1, 5.0, 64, [], 1000, 0)
     with pytest.raises(ValueError, match="batch size"):
         jobs.plan(["simple"], 1, 3e-4, 7, [], 1000, 0)
+    with pytest.raises(ValueError, match="model width"):
+        jobs.plan(["simple"], 1, 3e-4, 64, [], 1000, 0, widths="512-1024-2048")
 
 
 def test_stop_flags_are_per_session():
@@ -53,7 +58,7 @@ def test_run_job_trains_each_config_and_saves_outside_checkpoints(dataset, tmp_p
     from fmnist.checkpoints import CHECKPOINT_DIR
 
     monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
-    cfgs, _ = jobs.plan(["simple", "gated"], 2, 3e-4, 64, [], 200, 0, jobs.Caps(100, 55_000))
+    cfgs, _ = jobs.plan(["simple", "gated"], 2, 3e-4, 64, [], 200, 0, jobs.Caps(100, 55_000), "64-128-256")
     cfgs = [fmnist.TrainConfig(**{**c.to_dict(), "val_size": 500}) for c in cfgs]
     events = list(jobs.run_job(cfgs, dataset, "alice", threading.Event(), min_interval_s=0))
     kinds = [k for k, *_ in events]
@@ -64,7 +69,8 @@ def test_run_job_trains_each_config_and_saves_outside_checkpoints(dataset, tmp_p
     assert [r.config.arch for _, r in state.results] == ["simple", "gated"]
     for f in state.files:
         assert Path(f).is_relative_to(tmp_path) and not Path(f).is_relative_to(CHECKPOINT_DIR)
-        assert fmnist.load_model(f).arch in ("simple", "gated")
+        model = fmnist.load_model(f)
+        assert model.arch in ("simple", "gated") and model.widths == (64, 128, 256)  # the width asked for
     fractions = [frac for kind, frac, _, _ in events if kind != "step"]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0  # one bar for the whole job
     assert [frac for kind, frac, _, _ in events if kind == "model"] == [0.5, 1.0]

@@ -67,4 +67,5 @@ def test_results_markdown_reports_the_run(tiny_result):
     text = results_markdown([("sa-1 (completed)", tiny_result)], ["epochs capped at 2"])
     assert f"{tiny_result.test_metrics['accuracy']:.4f}" in text
     assert "Per class" in text and "Ankle boot" in text and "epochs capped at 2" in text
+    assert "32-64-128 channels per stage" in text  # the width it was trained at
     assert results_markdown([], []) == ""
