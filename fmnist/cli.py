@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint, read_metadata, save_result
+from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint, read_metadata, resolve_path, save_result
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .models import count_macs, count_parameters, create_model, list_models
 from .training import TrainConfig, fit
@@ -203,7 +203,7 @@ def cmd_models(a) -> int:
     print(f"{'name':8s} {'class':22s} {'':9s} {'widths':13s} {'parameters':>11s} {'MACs/image':>11s}")
     for name in list_models():
         rows = [("default", create_model(name))]
-        path = CHECKPOINT_DIR / name / "model.safetensors"
+        path = resolve_path(CHECKPOINT_DIR / name)  # the shipped folder's model.safetensors
         try:  # the header only: no weights are read
             rows.append(("shipped", create_model(name, **read_metadata(path)["init_args"])))
         except (CheckpointError, OSError, KeyError, TypeError) as e:

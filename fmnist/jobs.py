@@ -18,6 +18,7 @@ _STOP_FLAGS: dict[str, threading.Event] = {}
 _FLAGS_LOCK = threading.Lock()
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "fmnist-app"   # user-trained checkpoints; never checkpoints/
 WIDTHS = {"32-64-128": (32, 64, 128), "64-128-256": (64, 128, 256)}  # channels per stage a visitor may pick
+DEFAULT_WIDTH = "-".join(map(str, TrainConfig.widths))  # what `train` builds: "32-64-128"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def plan(archs: list[str], epochs: int, lr: float, batch_size: int, augment: list[str], train_images: int,
-         seed: int, caps: Caps | None = None, widths: str = "32-64-128") -> tuple[list[TrainConfig], list[str]]:
+         seed: int, caps: Caps | None = None, widths: str = DEFAULT_WIDTH) -> tuple[list[TrainConfig], list[str]]:
     """The configs to run for a request from the UI, clamped to the caps; notes say what was changed.
 
     widths names the channels per stage, a key of WIDTHS: the default, or the shipped models' (wider, slower)."""

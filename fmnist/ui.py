@@ -180,7 +180,8 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
             return (progress_html(fraction, text),) + (skip,) * 7
 
         try:
-            cfgs, notes = jobs.plan(archs, epochs, lr, batch, augs or [], n_train, seed, caps, width or "32-64-128")
+            cfgs, notes = jobs.plan(archs, epochs, lr, batch, augs or [], n_train, seed, caps,
+                                    width or jobs.DEFAULT_WIDTH)
         except ValueError as e:
             yield status(0, f"⚠️ {e}")
             return
@@ -239,7 +240,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         seed = gr.Number(0, label="seed", precision=0)
         width = gr.Radio([("32-64-128 (standard)", "32-64-128"),
                           ("64-128-256 (the shipped models' width, ~2.5x slower per epoch)", "64-128-256")],
-                         value="32-64-128", label="channels per stage", elem_id="train-width")
+                         value=jobs.DEFAULT_WIDTH, label="channels per stage", elem_id="train-width")
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="start-train")
         stop = gr.Button("Stop", variant="stop", elem_id="stop-train")
