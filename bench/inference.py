@@ -1,9 +1,12 @@
 """Inference latency: one image through all three shipped models with their maps, and batch throughput.
 
     python bench/inference.py [--runs 200]
+    python bench/inference.py --ab [--runs 200]    # the Sketch tab's pass, channels_last vs contiguous models
 
 "One image" is what the Sketch tab does per stroke: preprocess a 560x560 sketch, then for each model the
-probabilities, its own map and a Grad-CAM (ModelZoo.compare). Reported: median and p95 in ms.
+probabilities, its own map and a Grad-CAM (ModelZoo.compare). Reported: median and p95 in ms. The app's
+ModelZoo keeps its models channels_last; --ab times that pass with both layouts in one process,
+alternating blocks of 20 calls so that both see the same phases of the machine.
 """
 from __future__ import annotations
 
@@ -41,12 +44,36 @@ def timed(fn, runs: int) -> tuple[float, float]:
     return float(np.median(t)), float(np.percentile(t, 95))
 
 
+def ab(value: dict, runs: int) -> None:
+    zoos = {"channels_last": ModelZoo(), "contiguous": ModelZoo(channels_last=False)}
+    times: dict[str, list[float]] = {k: [] for k in zoos}
+    for zoo in zoos.values():
+        for _ in range(5):
+            zoo.compare(value)
+    for _ in range(max(runs // 20, 1)):
+        for k, zoo in zoos.items():
+            for _ in range(20):
+                s = time.perf_counter()
+                zoo.compare(value)
+                times[k].append((time.perf_counter() - s) * 1000)
+    print("| the Sketch tab's pass, models | median ms | p95 ms |\n|---|---|---|")
+    for k, t in times.items():
+        print(f"| {k} | {np.median(t):.1f} | {np.percentile(t, 95):.1f} |")
+    a, b = zoos.values()
+    x = prepare(value).tensor
+    pa, pb = a.probabilities(x), b.probabilities(x)
+    print("largest probability difference between layouts:", max(float(abs(pa[n] - pb[n]).max()) for n in pa))
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=200)
+    p.add_argument("--ab", action="store_true", help="channels_last vs contiguous models, alternating")
     a = p.parse_args()
-    zoo = ModelZoo()
     value = {"composite": sketch()}
+    if a.ab:
+        return ab(value, a.runs)
+    zoo = ModelZoo()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; models: {', '.join(zoo.models)}")
     print("| what | median ms | p95 ms |\n|---|---|---|")
     rows = {

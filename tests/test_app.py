@@ -28,6 +28,30 @@ def test_shipped_models_load():
     assert list(zoo.models) == fmnist.list_models()
 
 
+def test_zoo_layout_changes_speed_not_answers():
+    """The zoo keeps its models channels_last (faster at batch 1); the answers and maps stay the same."""
+    import numpy as np
+    import torch
+
+    fast, plain = ModelZoo(), ModelZoo(channels_last=False)
+
+    def convs(zoo, name):  # the 3x3 convolutions between stages (1 channel or a 1x1 kernel fits both layouts)
+        return [m.weight for m in zoo.models[name].modules()
+                if isinstance(m, torch.nn.Conv2d) and min(m.in_channels, m.out_channels) > 1 and m.kernel_size != (1, 1)]
+
+    for name in fast.models:
+        assert all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                   for w in convs(fast, name))
+        assert all(w.is_contiguous() for w in convs(plain, name))
+    for path in example_paths()[:4]:
+        a, b = fast.compare(path), plain.compare(path)
+        for name in fast.models:
+            pa, pb = a.predictions[name], b.predictions[name]
+            assert pa.top == pb.top
+            assert max(abs(pa.probs[c] - pb.probs[c]) for c in fmnist.CLASSES) < 1e-4
+            assert np.abs(pa.grad_cam.astype(int) - pb.grad_cam.astype(int)).max() <= 2
+
+
 def test_predict_api_returns_all_models(client):
     out = client.predict(handle_file(example_paths()[1]), api_name="/predict")
     assert set(out) == set(fmnist.list_models())
