@@ -46,21 +46,24 @@ def timed(fn, runs: int) -> tuple[float, float]:
 
 def ab(value: dict, runs: int) -> None:
     zoos = {"channels_last": ModelZoo(), "contiguous": ModelZoo(channels_last=False)}
-    times: dict[str, list[float]] = {k: [] for k in zoos}
-    for zoo in zoos.values():
-        for _ in range(5):
-            zoo.compare(value)
-    for _ in range(max(runs // 20, 1)):
-        for k, zoo in zoos.items():
-            for _ in range(20):
-                s = time.perf_counter()
-                zoo.compare(value)
-                times[k].append((time.perf_counter() - s) * 1000)
-    print("| the Sketch tab's pass, models | median ms | p95 ms |\n|---|---|---|")
-    for k, t in times.items():
-        print(f"| {k} | {np.median(t):.1f} | {np.percentile(t, 95):.1f} |")
-    a, b = zoos.values()
     x = prepare(value).tensor
+    passes = {"the Sketch tab's pass": lambda zoo: zoo.compare(value),
+              "probabilities only (/predict), prepared input": lambda zoo: zoo.probabilities(x)}
+    print("| what | models | median ms | p95 ms |\n|---|---|---|---|")
+    for what, fn in passes.items():
+        times: dict[str, list[float]] = {k: [] for k in zoos}
+        for zoo in zoos.values():
+            for _ in range(5):
+                fn(zoo)
+        for _ in range(max(runs // 20, 1)):
+            for k, zoo in zoos.items():
+                for _ in range(20):
+                    s = time.perf_counter()
+                    fn(zoo)
+                    times[k].append((time.perf_counter() - s) * 1000)
+        for k, t in times.items():
+            print(f"| {what} | {k} | {np.median(t):.1f} | {np.percentile(t, 95):.1f} |")
+    a, b = zoos.values()
     pa, pb = a.probabilities(x), b.probabilities(x)
     print("largest probability difference between layouts:", max(float(abs(pa[n] - pb[n]).max()) for n in pa))
 
