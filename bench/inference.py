@@ -1,12 +1,12 @@
 """Inference latency: one image through all three shipped models with their maps, and batch throughput.
 
     python bench/inference.py [--runs 200]
-    python bench/inference.py --ab [--runs 200]    # the Sketch tab's pass, channels_last vs contiguous models
+    python bench/inference.py --ab [--runs 200]    # channels_last vs contiguous models: Sketch tab, /predict
 
 "One image" is what the Sketch tab does per stroke: preprocess a 560x560 sketch, then for each model the
 probabilities, its own map and a Grad-CAM (ModelZoo.compare). Reported: median and p95 in ms. The app's
-ModelZoo keeps its models channels_last; --ab times that pass with both layouts in one process,
-alternating blocks of 20 calls so that both see the same phases of the machine.
+ModelZoo keeps its models channels_last; --ab times that pass and /predict's forwards with both layouts
+in one process, alternating blocks of 20 calls so that both see the same phases of the machine.
 """
 from __future__ import annotations
 

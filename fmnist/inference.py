@@ -64,9 +64,10 @@ def transform_input(x: torch.Tensor, angle: float = 0.0, hflip: bool = False, vf
 class ModelZoo:
     """The shipped models (and any added later); a missing or broken checkpoint is recorded, not raised.
 
-    Models are kept in eval mode with channels_last weights: at batch 1 oneDNN's convolutions then run in
-    the layout they prefer, ~15% less time for the three explains of the wide models on this CPU
-    (bench/inference.py --ab); predictions are the same up to float rounding."""
+    Models are kept in eval mode with channels_last weights (converted in place): at batch 1 oneDNN's
+    convolutions then run in the layout they prefer; with the wide models on the 2-core CPU the Sketch
+    tab's pass took 6-7% less time and /predict's three forwards 16% less (bench/inference.py --ab).
+    Predictions are the same up to float rounding."""
 
     def __init__(self, names=None, checkpoint_dir: str | Path | None = None, channels_last: bool = True):
         self.channels_last = channels_last
