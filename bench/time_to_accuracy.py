@@ -7,6 +7,7 @@ release recipe of tools/train_release.py, whose cosine schedule follows the cloc
     python bench/time_to_accuracy.py --train --max-minutes 10   # fresh runs with the release recipe
     python bench/time_to_accuracy.py --train --max-minutes 38 simple   # one architecture
     python bench/time_to_accuracy.py --train --max-minutes 3 --augment hflip   # ... upright images only
+    python bench/time_to_accuracy.py --train --max-minutes 15 --lr 1e-3 simple  # a higher peak rate
 
 The study's augmentations (vertical flips, rotations up to 90 degrees) make the upright test set harder
 to fit; --augment shows what the trainer does without them (same recipe otherwise).
@@ -40,13 +41,14 @@ def main() -> None:
     p.add_argument("--train", action="store_true")
     p.add_argument("--max-minutes", type=float, default=10)
     p.add_argument("--augment", default="seed", help="with --train: seed (the study's), none, or ops like hflip")
+    p.add_argument("--lr", type=float, default=3e-4, help="with --train: peak learning rate (the study's 3e-4)")
     a = p.parse_args()
     augment = a.augment if a.augment in PRESETS else tuple(a.augment.split(","))
     print(f"| model | reached val acc {TARGET} after | epoch | best val acc seen |\n|---|---|---|---|")
     for name in a.checkpoints:
         if a.train:
             stop = threading.Event()
-            cfg = TrainConfig(arch=name, epochs=300, augment=augment, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
+            cfg = TrainConfig(arch=name, epochs=300, augment=augment, lr=a.lr, schedule="cosine", warmup_epochs=1, weight_decay=0.05,
                               label_smoothing=0.1, ema=0.999, time_budget_s=a.max_minutes * 60, evaluate_test=False)
             history = []
             for ev in fit(cfg, stop=stop):
