@@ -11,6 +11,11 @@ The fused kernels (fmnist/fused.py) against eager PyTorch, in one process, block
 (--blocks pairs; the median of each side is printed):
 
     python bench/step_ab.py --kernels [--blocks 6]
+
+The fused first layer (fused.StemFunction) against the convolution it replaces (oneDNN's, then the
+fused BatchNorm + ReLU), everything else fused on both sides, in one process, alternating:
+
+    python bench/step_ab.py --stem [--widths 64,128,256]
 """
 from __future__ import annotations
 
@@ -29,7 +34,9 @@ def main() -> None:
     p.add_argument("repo", nargs="?", default=str(Path(__file__).resolve().parent.parent))
     p.add_argument("--steps", type=int, default=50, help="timed steps (per block with --kernels: 20)")
     p.add_argument("--kernels", action="store_true", help="fused kernels vs eager PyTorch, alternating")
+    p.add_argument("--stem", action="store_true", help="fused first layer vs oneDNN's convolution, alternating")
     p.add_argument("--blocks", type=int, default=6)
+    p.add_argument("--widths", default="32,64,128", help="channels per stage, e.g. 64,128,256")
     a = p.parse_args()
     sys.path.insert(0, a.repo)
     from fmnist import augment as aug
@@ -42,16 +49,18 @@ def main() -> None:
         fused.keep_freed_memory()  # as fmnist.fit does on the CPU
     except ImportError:
         fused = None
-    if a.kernels and (fused is None or fused.library() is None):
+    if (a.kernels or a.stem) and (fused is None or fused.library() is None):
         sys.exit(f"no fused kernels here: {getattr(fused, 'build_error', 'fmnist.fused missing')}")
 
+    widths = tuple(int(v) for v in a.widths.split(","))
     ds = load_fashion_mnist()
     images, labels = ds.train_images, ds.train_labels
     bf16 = training.cpu_supports_bf16()
 
     def make_step(arch: str):
         torch.manual_seed(0)
-        model = create_model(arch).to(memory_format=torch.channels_last if bf16 else torch.contiguous_format)
+        layout = torch.channels_last if bf16 else torch.contiguous_format
+        model = create_model(arch, widths=widths).to(memory_format=layout)
         if hasattr(training, "make_optimizer"):  # checkouts before it used plain AdamW
             opt = training.make_optimizer(model, 3e-4, 0.05)
         else:
@@ -84,6 +93,21 @@ def main() -> None:
             step()
         return steps * 64 / (time.perf_counter() - t)
 
+    if a.stem:
+        real = fused.stem_applies
+        for arch in list_models():
+            step, runs = make_step(arch), {"oneDNN": [], "stem": []}
+            try:
+                for _ in range(a.blocks):
+                    for side in runs:
+                        fused.stem_applies = real if side == "stem" else (lambda *args: False)
+                        runs[side].append(images_per_second(step, 20, 3))
+            finally:
+                fused.stem_applies = real
+            e, f = statistics.median(runs["oneDNN"]), statistics.median(runs["stem"])
+            print(f"{arch} {a.widths}: oneDNN conv {e:.0f} img/s, fused stem {f:.0f} img/s ({f / e - 1:+.1%}); "
+                  f"blocks {[round(v) for v in runs['oneDNN']]}, {[round(v) for v in runs['stem']]}", flush=True)
+        return
     if not a.kernels:
         print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
                                        for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")

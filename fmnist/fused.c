@@ -16,6 +16,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #define CHUNK 256 /* rows per unit of work and per partial sum */
 
@@ -515,4 +518,293 @@ void maxpool2_backward(const uint16_t *gout, const uint8_t *code, int64_t n, int
         }
         if (w % 2) memset(d + (w - 1) * c, 0, sizeof(uint16_t) * c);  /* the dropped odd last column */
     }
+}
+
+/* ---- The stem: ReLU(BN(conv3x3(x))) for a one-channel image, the first layer of every model ----
+ * xp (n, h + 2, w + 2) fp32, the normalized image with its zero padding; wt (9, c) fp32, the convolution's
+ * weight transposed (tap-major, so the loop over channels vectorizes); y (n, h, w, c) bf16. The
+ * convolution costs 9 multiply-adds per output, less than reading a stored output back from memory, so it
+ * is never stored: the forward's one pass and the backward's one pass recompute it in fp32. The passes
+ * BatchNorm would add need no convolution at all: the convolution is linear in the 9 taps p of each pixel,
+ * so its batch mean and variance per channel come from the taps' sums S1 = sum p and S2 = sum p p^T
+ * (mean = W.S1 / m, var = W^T Cov W), and so does the part of the weight gradient that BatchNorm's
+ * backward adds (sum over pixels of (v - mean) p = S2 W - mean S1). oneDNN spent ~0.8 ms forward and
+ * ~1 ms on the weight gradient for one input channel (64 x 32 x 28 x 28), and BatchNorm + ReLU made 4
+ * passes over the stored bf16 output; this makes 2 passes that write or read one bf16 tensor each. */
+
+#define STEM_ROWS 8 /* image rows per unit of work and per partial sum */
+
+static inline int64_t stem_chunk_end(int64_t k, int64_t rows) {
+    return (k + 1) * STEM_ROWS < rows ? (k + 1) * STEM_ROWS : rows;
+}
+
+/* Row r (= b * h + y) of the image: where its 3x3 neighbourhoods start in xp. */
+static inline const float *stem_row(const float *xp, int64_t r, int64_t h, int64_t w) {
+    return xp + ((r / h) * (h + 2) + r % h) * (w + 2);
+}
+
+/* The taps' sums over all n*h*w pixels, in double: mom[t] = sum (p_t - shift), mom[9 + 9t + u] =
+ * sum (p_t - shift)(p_u - shift). The shift (the image's mean) keeps the second moments from swamping
+ * the covariance. fp32 within a chunk of rows, double across chunks; with AVX-512, 16 pixels of a row
+ * at a time (stem_moments_avx512). */
+static void stem_moments(const float *xp, int64_t n, int64_t h, int64_t w, float shift, double *mom, int nthreads) {
+    int64_t rows = n * h, nchunks = (rows + STEM_ROWS - 1) / STEM_ROWS, wp = w + 2;
+    float *part = malloc(sizeof(float) * 54 * nchunks); /* 9 sums, then the 45 products t <= u */
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+#if defined(__AVX512F__)
+        __m512 acc[54], a[9], sh = _mm512_set1_ps(shift);
+        for (int q = 0; q < 54; q++) acc[q] = _mm512_setzero_ps();
+        for (int64_t r = k * STEM_ROWS; r < stem_chunk_end(k, rows); r++) {
+            const float *t0 = stem_row(xp, r, h, w);
+            for (int64_t xx = 0; xx < w; xx += 16) {
+                __mmask16 live = xx + 16 <= w ? (__mmask16)0xFFFF : (__mmask16)((1u << (w - xx)) - 1);
+                for (int t = 0; t < 9; t++)
+                    a[t] = _mm512_maskz_sub_ps(live, _mm512_maskz_loadu_ps(live, t0 + (t / 3) * wp + t % 3 + xx), sh);
+                for (int t = 0, q = 9; t < 9; t++) {
+                    acc[t] = _mm512_add_ps(acc[t], a[t]);
+                    for (int u = t; u < 9; u++, q++) acc[q] = _mm512_fmadd_ps(a[t], a[u], acc[q]);
+                }
+            }
+        }
+        for (int q = 0; q < 54; q++) part[54 * k + q] = _mm512_reduce_add_ps(acc[q]);
+#else
+        float acc[54] = {0}, a[9];
+        for (int64_t r = k * STEM_ROWS; r < stem_chunk_end(k, rows); r++) {
+            const float *t0 = stem_row(xp, r, h, w);
+            for (int64_t xx = 0; xx < w; xx++) {
+                for (int t = 0; t < 9; t++) a[t] = t0[(t / 3) * wp + t % 3 + xx] - shift;
+                for (int t = 0, q = 9; t < 9; t++) {
+                    acc[t] += a[t];
+                    for (int u = t; u < 9; u++, q++) acc[q] += a[t] * a[u];
+                }
+            }
+        }
+        for (int q = 0; q < 54; q++) part[54 * k + q] = acc[q];
+#endif
+    }
+    double tot[54];
+    for (int q = 0; q < 54; q++) {
+        double sum = 0;
+        for (int64_t k = 0; k < nchunks; k++) sum += part[54 * k + q];
+        tot[q] = sum;
+    }
+    free(part);
+    for (int t = 0; t < 9; t++) mom[t] = tot[t];
+    for (int t = 0, q = 9; t < 9; t++)
+        for (int u = t; u < 9; u++, q++) mom[9 + 9 * t + u] = mom[9 + 9 * u + t] = tot[q];
+}
+
+#if defined(__AVX512F__)
+/* 16 fp32 to bf16, rounded to nearest even (vcvtneps2bf16 where the CPU has it: it also flushes values
+ * below 2^-126 to zero, which a ReLU's output this small never needs) */
+static inline __m256i stem_bf16(__m512 v) {
+#if defined(__AVX512BF16__)
+    return (__m256i)_mm512_cvtneps_pbh(v);
+#else
+    __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
+                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+    r = _mm512_srli_epi32(r, 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(r);
+#endif
+}
+
+static inline __m512 stem_load_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+/* The convolution at pixel xx of a row for 16 channels, their 9 weights in wv. */
+static inline __m512 stem_conv16(const float *t0, int64_t wp, int64_t xx, const __m512 *wv) {
+    const float *t1 = t0 + wp, *t2 = t1 + wp;
+    __m512 lo = _mm512_mul_ps(_mm512_set1_ps(t0[xx]), wv[0]), hi = _mm512_mul_ps(_mm512_set1_ps(t1[xx + 1]), wv[4]);
+    lo = _mm512_fmadd_ps(_mm512_set1_ps(t0[xx + 1]), wv[1], lo);
+    hi = _mm512_fmadd_ps(_mm512_set1_ps(t1[xx + 2]), wv[5], hi);
+    lo = _mm512_fmadd_ps(_mm512_set1_ps(t0[xx + 2]), wv[2], lo);
+    hi = _mm512_fmadd_ps(_mm512_set1_ps(t2[xx]), wv[6], hi);
+    lo = _mm512_fmadd_ps(_mm512_set1_ps(t1[xx]), wv[3], lo);
+    hi = _mm512_fmadd_ps(_mm512_set1_ps(t2[xx + 1]), wv[7], hi);
+    hi = _mm512_fmadd_ps(_mm512_set1_ps(t2[xx + 2]), wv[8], hi);
+    return _mm512_add_ps(lo, hi);
+}
+#endif
+
+/* The convolution for the w pixels of image row r, all c channels, into v (w, c). */
+static void stem_conv_row(const float *restrict xp, int64_t r, int64_t h, int64_t w, int64_t c,
+                          const float *restrict wt, float *restrict v) {
+    int64_t wp = w + 2;
+    const float *t0 = stem_row(xp, r, h, w), *t1 = t0 + wp, *t2 = t1 + wp;
+    for (int64_t xx = 0; xx < w; xx++) {
+        float a0 = t0[xx], a1 = t0[xx + 1], a2 = t0[xx + 2], a3 = t1[xx], a4 = t1[xx + 1], a5 = t1[xx + 2],
+              a6 = t2[xx], a7 = t2[xx + 1], a8 = t2[xx + 2];
+        float *restrict o = v + xx * c;
+        for (int64_t j = 0; j < c; j++)
+            o[j] = fmaf(a8, wt[8 * c + j], fmaf(a7, wt[7 * c + j], fmaf(a6, wt[6 * c + j], fmaf(a5, wt[5 * c + j],
+                   fmaf(a4, wt[4 * c + j], fmaf(a3, wt[3 * c + j], fmaf(a2, wt[2 * c + j], fmaf(a1, wt[c + j],
+                   a0 * wt[j]))))))));
+    }
+}
+
+/* Forward: stats (4*c floats: mean, invstd, scale, shift, as bn_prepare writes them) and the running
+ * statistics from the taps' moments (mom: 90 doubles, kept for the backward), then y in one pass. */
+void stem_train_forward(const float *xp, int64_t n, int64_t h, int64_t w, int64_t c, const float *wt,
+                        float image_mean, const float *weight, const float *bias, double eps, double momentum,
+                        float *running_mean, float *running_var, double *mom, float *stats, uint16_t *y,
+                        int nthreads) {
+    int64_t rows = n * h, m = rows * w, nchunks = (rows + STEM_ROWS - 1) / STEM_ROWS;
+    stem_moments(xp, n, h, w, image_mean, mom, nthreads);
+    const double *s1 = mom, *s2 = mom + 9;
+    float *mean = stats, *invstd = stats + c, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    for (int64_t j = 0; j < c; j++) {
+        double mu = 0, ev2 = 0; /* of the convolution of the shifted taps */
+        for (int64_t t = 0; t < 9; t++) {
+            mu += wt[t * c + j] * s1[t];
+            for (int64_t u = 0; u < 9; u++) ev2 += (double)wt[t * c + j] * wt[u * c + j] * s2[9 * t + u];
+        }
+        mu /= m;
+        double var = ev2 / m - mu * mu, wsum = 0;
+        var = var > 0 ? var : 0;
+        for (int64_t t = 0; t < 9; t++) wsum += wt[t * c + j];
+        mean[j] = (float)(mu + image_mean * wsum);
+        invstd[j] = (float)(1.0 / sqrt(var + eps));
+        scale[j] = weight[j] * invstd[j];
+        shift[j] = bias[j] - mean[j] * scale[j];
+        if (running_mean) {
+            double unbiased = m > 1 ? var * m / (m - 1) : var;
+            running_mean[j] = (float)(running_mean[j] + momentum * (mean[j] - running_mean[j]));
+            running_var[j] = (float)(running_var[j] + momentum * (unbiased - running_var[j]));
+        }
+    }
+#if defined(__AVX512F__)
+    if (c % 16 == 0) {
+        int64_t wp = w + 2;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int64_t k = 0; k < nchunks; k++)
+            for (int64_t g = 0; g < c; g += 16) {
+                __m512 wv[9], sc = _mm512_loadu_ps(scale + g), sh = _mm512_loadu_ps(shift + g), zero = _mm512_setzero_ps();
+                for (int t = 0; t < 9; t++) wv[t] = _mm512_loadu_ps(wt + t * c + g);
+                for (int64_t r = k * STEM_ROWS; r < stem_chunk_end(k, rows); r++) {
+                    const float *t0 = stem_row(xp, r, h, w);
+                    uint16_t *out = y + r * w * c + g;
+                    for (int64_t xx = 0; xx < w; xx++) {
+                        __m512 o = _mm512_max_ps(zero, _mm512_fmadd_ps(stem_conv16(t0, wp, xx, wv), sc, sh));
+                        _mm256_storeu_si256((__m256i *)(out + xx * c), stem_bf16(o)); /* max(0, NaN) is NaN */
+                    }
+                }
+            }
+        return;
+    }
+#endif
+#pragma omp parallel num_threads(nthreads)
+    {
+        float *v = malloc(sizeof(float) * w * c);
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < nchunks; k++) {
+            for (int64_t r = k * STEM_ROWS; r < stem_chunk_end(k, rows); r++) {
+                stem_conv_row(xp, r, h, w, c, wt, v);
+                for (int64_t xx = 0; xx < w; xx++) {
+                    const float *restrict o = v + xx * c;
+                    uint16_t *restrict out = y + (r * w + xx) * c;
+                    for (int64_t j = 0; j < c; j++) {
+                        float val = o[j] * scale[j] + shift[j];
+                        out[j] = f2bf(val < 0.f ? 0.f : val);
+                    }
+                }
+            }
+        }
+        free(v);
+    }
+}
+
+/* Backward from gy (n, h, w, c) bf16, in one pass: with g = gy where the ReLU passed, the sums of g and
+ * g * (v - mean) per channel (BatchNorm's) and G = sum g p (9 x c, the weight gradient's main part); then
+ * d weight = scale G + p_c (S2 W - mean S1) + q_c S1 for the convolution (dwt, tap-major (9, c)) and
+ * BatchNorm's d weight and d bias (grads, 2*c). The input image gets no gradient. */
+void stem_train_backward(const float *xp, int64_t n, int64_t h, int64_t w, int64_t c, const float *wt,
+                         float image_mean, const double *mom, const uint16_t *gy, const float *stats, float *grads,
+                         float *dwt, int nthreads) {
+    const float *mean = stats, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    int64_t rows = n * h, m = rows * w, nchunks = (rows + STEM_ROWS - 1) / STEM_ROWS, wp = w + 2;
+    float *part = malloc(sizeof(float) * 11 * c * nchunks); /* per chunk: sum g, sum g (v - mean), G */
+#if defined(__AVX512F__)
+    if (c % 16 == 0) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int64_t k = 0; k < nchunks; k++)
+            for (int64_t g = 0; g < c; g += 16) {
+                __m512 wv[9], gacc[9], sc = _mm512_loadu_ps(scale + g), sh = _mm512_loadu_ps(shift + g),
+                       mn = _mm512_loadu_ps(mean + g), zero = _mm512_setzero_ps(), s = zero, sx = zero;
+                for (int t = 0; t < 9; t++) {
+                    wv[t] = _mm512_loadu_ps(wt + t * c + g);
+                    gacc[t] = zero;
+                }
+                for (int64_t r = k * STEM_ROWS; r < stem_chunk_end(k, rows); r++) {
+                    const float *t0 = stem_row(xp, r, h, w);
+                    const uint16_t *grow = gy + r * w * c + g;
+                    for (int64_t xx = 0; xx < w; xx++) {
+                        __m512 v = stem_conv16(t0, wp, xx, wv);
+                        __mmask16 pass = _mm512_cmp_ps_mask(_mm512_fmadd_ps(v, sc, sh), zero, _CMP_GT_OQ);
+                        __m512 gz = _mm512_maskz_mov_ps(pass, stem_load_bf16(grow + xx * c));
+                        s = _mm512_add_ps(s, gz);
+                        sx = _mm512_fmadd_ps(gz, _mm512_sub_ps(v, mn), sx);
+                        for (int t = 0; t < 9; t++)
+                            gacc[t] = _mm512_fmadd_ps(_mm512_set1_ps(t0[(t / 3) * wp + t % 3 + xx]), gz, gacc[t]);
+                    }
+                }
+                float *dst = part + 11 * c * k;
+                _mm512_storeu_ps(dst + g, s);
+                _mm512_storeu_ps(dst + c + g, sx);
+                for (int t = 0; t < 9; t++) _mm512_storeu_ps(dst + 2 * c + t * c + g, gacc[t]);
+            }
+    } else
+#endif
+#pragma omp parallel num_threads(nthreads)
+    {
+        float *v = malloc(sizeof(float) * (w + 1) * c), *g = v + w * c;
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < nchunks; k++) {
+            float *restrict s = part + 11 * c * k, *restrict sx = s + c, *restrict acc = s + 2 * c;
+            for (int64_t j = 0; j < 11 * c; j++) s[j] = 0.f;
+            for (int64_t r = k * STEM_ROWS; r < stem_chunk_end(k, rows); r++) {
+                stem_conv_row(xp, r, h, w, c, wt, v);
+                const float *t0 = stem_row(xp, r, h, w);
+                for (int64_t xx = 0; xx < w; xx++) {
+                    const float *restrict o = v + xx * c;
+                    const uint16_t *restrict grow = gy + (r * w + xx) * c;
+                    float *restrict gz = g;
+                    for (int64_t j = 0; j < c; j++) {
+                        float gj = o[j] * scale[j] + shift[j] > 0.f ? bf2f(grow[j]) : 0.f;
+                        gz[j] = gj;
+                        s[j] += gj;
+                        sx[j] += gj * (o[j] - mean[j]);
+                    }
+                    for (int64_t t = 0; t < 9; t++) {
+                        float a = t0[(t / 3) * wp + t % 3 + xx];
+                        float *restrict at = acc + t * c;
+                        for (int64_t j = 0; j < c; j++) at[j] = fmaf(a, gz[j], at[j]);
+                    }
+                }
+            }
+        }
+        free(v);
+    }
+    double *tot = calloc(11 * c, sizeof(double));
+    for (int64_t k = 0; k < nchunks; k++)
+        for (int64_t j = 0; j < 11 * c; j++) tot[j] += part[11 * c * k + j];
+    free(part);
+    float *p = malloc(sizeof(float) * 2 * c), *q = p + c;
+    bn_backward_coefficients(stats, m, c, tot, tot + c, grads, p, q);
+    const double *s1 = mom, *s2 = mom + 9;
+    for (int64_t j = 0; j < c; j++) {
+        /* over all pixels: sum (v - mean) p_t = m * sum_u Cov(t, u) W_u; sum p_t = S1_t + m * shift */
+        for (int64_t t = 0; t < 9; t++) {
+            double s1t = s1[t] / m, cov_w = 0; /* mean of shifted tap t; sum_u Cov(t, u) W_u */
+            for (int64_t u = 0; u < 9; u++) cov_w += (s2[9 * t + u] / m - s1t * (s1[u] / m)) * wt[u * c + j];
+            double raw_sum = s1[t] + (double)m * image_mean;
+            dwt[t * c + j] = (float)(scale[j] * tot[2 * c + t * c + j] + p[j] * cov_w * m + q[j] * raw_sum);
+        }
+    }
+    free(tot);
+    free(p);
 }

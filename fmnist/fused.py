@@ -7,7 +7,9 @@ same arithmetic in fewer passes:
 * ``BatchNormReLUFunction``: BatchNorm with batch statistics + ReLU (models.BatchNormReLU);
 * ``GatedResidualFunction``: gated's ReLU(x + BN(conv) * sigmoid(gate)) (models.GatedConv);
 * ``SpatialAttentionFunction``: sa's channel pooling and x * mask, the 7x7 convolution left to PyTorch;
-* ``MaxPool2Function``: 2x2 max-pooling with one-byte indices (models.MaxPool2x2).
+* ``MaxPool2Function``: 2x2 max-pooling with one-byte indices (models.MaxPool2x2);
+* ``StemFunction``: the first layer, ReLU(BN(conv3x3(image))) for one input channel, the convolution
+  recomputed in each pass instead of stored (models.ConvBNReLU).
 
 The C file is compiled on first use with the system's C compiler (``gcc -O3 -march=native -fopenmp``,
 about a second) into a cache folder (``$FMNIST_CACHE``, else ``~/.cache/fmnist``) and loaded with ctypes,
@@ -117,6 +119,9 @@ def _build() -> ctypes.CDLL:
     lib.sa_grad_input.argtypes = [p, p, p, p, i64, i64, i64, p, i32]
     lib.maxpool2_forward.argtypes = [p, i64, i64, i64, i64, p, p, i32]
     lib.maxpool2_backward.argtypes = [p, p, i64, i64, i64, i64, p, i32]
+    f32 = ctypes.c_float
+    lib.stem_train_forward.argtypes = [p, i64, i64, i64, i64, p, f32, p, p, f64, f64, p, p, p, p, p, i32]
+    lib.stem_train_backward.argtypes = [p, i64, i64, i64, i64, p, f32, p, p, p, p, p, i32]
     return lib
 
 
@@ -287,3 +292,54 @@ class MaxPool2Function(torch.autograd.Function):
         dx = torch.empty(n, c, h, w, dtype=torch.bfloat16, memory_format=torch.channels_last)
         library().maxpool2_backward(_ptr(gout), _ptr(code), n, h, w, c, _ptr(dx), torch.get_num_threads())
         return dx
+
+
+def stem_applies(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> bool:
+    """True where StemFunction can stand in for conv + BatchNorm + ReLU in bf16 training: a 3x3, stride 1,
+    padding 1, bias-free convolution of a one-channel fp32 CPU image that needs no gradient, under CPU
+    autocast to bf16 (where eager would run the convolution in bf16), kernels built."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and x.shape[1] == 1
+            and x.numel() > 0 and not x.requires_grad and conv.in_channels == 1 and conv.groups == 1
+            and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
+            and conv.dilation == (1, 1) and conv.bias is None and conv.padding_mode == "zeros"
+            and _fp32_vector(conv.weight) and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16 and library() is not None
+            and bn.training and bn.affine and bn.momentum is not None
+            and all(_fp32_vector(t) for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var)))
+
+
+class StemFunction(torch.autograd.Function):
+    """ReLU(batch_norm(conv2d(x, weight, padding=1))) with batch statistics for a (N, 1, H, W) fp32 image
+    and a (C, 1, 3, 3) fp32 weight, updating the running statistics as BatchNorm2d does; returns (N, C, H, W)
+    bf16 channels_last, as conv + BatchNormReLU under bf16 autocast do. The convolution runs in fp32 (eager
+    rounds image, weight and output to bf16) and is recomputed in each pass instead of stored. No gradient
+    for the image (see stem_applies)."""
+
+    @staticmethod
+    def forward(ctx, x, conv_weight, weight, bias, running_mean, running_var, momentum: float, eps: float):
+        n, _, h, w = x.shape
+        c = conv_weight.shape[0]
+        xp = F.pad(x.detach().reshape(n, h, w), (1, 1, 1, 1)).contiguous()
+        image_mean = float(xp.mean())  # shifts the taps' moments (see fused.c)
+        wt = conv_weight.detach().reshape(c, 9).t().contiguous()  # (9, C): tap-major
+        mom = torch.empty(90, dtype=torch.float64)  # the taps' sums and second moments
+        stats = torch.empty(4, c)
+        y = torch.empty(n, c, h, w, dtype=torch.bfloat16, memory_format=torch.channels_last)
+        library().stem_train_forward(_ptr(xp), n, h, w, c, _ptr(wt), image_mean, _ptr(weight), _ptr(bias), eps,
+                                     momentum, _running(running_mean), _running(running_var), _ptr(mom),
+                                     _ptr(stats), _ptr(y), torch.get_num_threads())
+        ctx.save_for_backward(xp, wt, mom, stats)
+        ctx.shape, ctx.image_mean = (n, c, h, w), image_mean
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy):
+        xp, wt, mom, stats = ctx.saved_tensors
+        n, c, h, w = ctx.shape
+        gy = gy.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        grads = torch.empty(2, c)
+        dwt = torch.empty(9, c)
+        library().stem_train_backward(_ptr(xp), n, h, w, c, _ptr(wt), ctx.image_mean, _ptr(mom), _ptr(gy),
+                                      _ptr(stats), _ptr(grads), _ptr(dwt), torch.get_num_threads())
+        return None, dwt.t().reshape(c, 1, 3, 3), grads[0], grads[1], None, None, None, None

@@ -3,6 +3,7 @@ where they cannot run."""
 from __future__ import annotations
 
 import copy
+import platform
 import shutil
 
 import pytest
@@ -10,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from fmnist import fused
-from fmnist.models import BatchNormReLU, GatedConv, MaxPool2x2, SpatialAttention, create_model, recording_maps
+from fmnist.models import (BatchNormReLU, ConvBNReLU, GatedConv, MaxPool2x2, SpatialAttention, create_model,
+                           recording_maps)
 
 needs_kernels = pytest.mark.skipif(fused.library() is None, reason=f"fused kernels unavailable: {fused.build_error}")
 
@@ -200,6 +202,88 @@ def test_max_pool_equals_eager_exactly(shape):
     yb.backward(g)
     assert torch.equal(ya, yb) or torch.equal(ya.isnan(), yb.isnan()) and torch.equal(ya.nan_to_num(), yb.nan_to_num())
     assert torch.equal(a.grad, b.grad)
+
+
+STEM_SHAPES = [(64, 32, 28, 28), (64, 64, 28, 28), (3, 24, 5, 7), (2, 16, 1, 1)]
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", STEM_SHAPES)
+def test_stem_matches_reference(shape):
+    """The fused first layer (3x3 conv of one channel + BatchNorm + ReLU, fmnist.fused.StemFunction) against
+    fp64 from the same fp32 image and weights: at least as close as eager bf16 under autocast, whose
+    convolution rounds image, weight and output to bf16. Channel counts that are a multiple of 16 take the
+    AVX-512 path where the CPU has one, 24 the portable one; a 1x1 image is all padding but its centre."""
+    check_stem(shape)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not shutil.which("gcc"),
+                    reason="an x86-64 gcc build")
+def test_stem_without_avx512_matches_reference(monkeypatch, tmp_path):
+    """The portable C (what a CPU without AVX-512 runs): fused.c built for x86-64-v3 (AVX2)."""
+    monkeypatch.setenv("FMNIST_CACHE", str(tmp_path))
+    monkeypatch.setattr(fused, "FLAGS", [f for f in fused.FLAGS if not f.startswith(("-march", "-mprefer"))]
+                        + ["-march=x86-64-v3"])
+    monkeypatch.setattr(fused, "_lib", None)
+    monkeypatch.setattr(fused, "_tried", False)
+    assert fused.library() is not None, fused.build_error
+    for shape in STEM_SHAPES:
+        check_stem(shape)
+
+
+def check_stem(shape):
+    torch.manual_seed(0)
+    n, c, h, w = shape
+    layer = ConvBNReLU(1, c).train()
+    layer[1].weight.data.uniform_(0.5, 1.5)
+    layer[1].bias.data.normal_()
+    x = torch.rand(n, 1, h, w) * 3 + 5  # far from zero: the moments behind the variance must not cancel
+    g = cl_bf16(torch.randn(n, c, h, w))
+
+    def run(kind):
+        m = copy.deepcopy(layer)
+        if kind == "fp64":
+            m = m.double()
+            y = F.relu(F.batch_norm(F.conv2d(x.double(), m[0].weight, padding=1), m[1].running_mean,
+                                    m[1].running_var, m[1].weight, m[1].bias, True, 0.1, m[1].eps))
+        else:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = m(x)
+        y.backward(g.to(y.dtype))
+        return y, m[0].weight.grad, m[1].weight.grad, m[1].bias.grad, m[1].running_mean, m[1].running_var
+
+    ref, got = run("fp64"), run("fused")
+    fused._lib, lib = None, fused._lib
+    try:
+        eager = run("eager")
+    finally:
+        fused._lib = lib
+    assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
+    for name, r, f, e in zip(["output", "conv weight", "bn weight", "bn bias", "running mean", "running var"],
+                             ref, got, eager):
+        assert rel(f, r) <= 1.5 * rel(e, r) + 1e-4, name
+    assert mismatched(got[0], ref[0]) < 2e-3
+    assert rel(got[1], ref[1]) < 1e-4  # fp32 throughout: the weight gradient is close to exact
+
+
+@needs_kernels
+def test_stem_takes_the_fused_path_in_bf16_training_only(monkeypatch):
+    calls = []
+    real = fused.StemFunction.apply
+    monkeypatch.setattr(fused.StemFunction, "apply", lambda *a: calls.append(1) or real(*a))
+    model = create_model("simple").to(memory_format=torch.channels_last)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x)
+        assert calls == [1]  # the first layer only: the others have more than one input channel
+        model(x.requires_grad_())  # an image that wants its gradient (Grad-CAM on the input): eager
+    model(x.detach())  # fp32: eager
+    model.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x.detach())  # evaluation: running statistics, eager
+    assert calls == [1]
+    layer = ConvBNReLU(1, 8).eval()
+    assert torch.equal(layer(x.detach()), F.relu(layer[1](layer[0](x.detach()))))  # a Sequential still
 
 
 @needs_kernels
