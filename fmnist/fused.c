@@ -4,9 +4,11 @@
  * A channels_last (N, C, H, W) tensor is, in memory, M = N*H*W rows of C channels: the loops below walk
  * rows and, inside a row, the channels, so the compiler vectorizes over C. Arithmetic is fp32, results
  * are rounded to bf16 as PyTorch rounds them; sums over rows are fp32 within a chunk of rows and double
- * across chunks. Four groups, each a forward and a backward:
+ * across chunks. Five groups, each a forward and a backward:
  *   BatchNorm (batch statistics) + ReLU; gated conv's ReLU(x + BN(cv) * sigmoid(a));
- *   CBAM spatial attention's pooling and x * mask; 2x2 max-pooling.
+ *   CBAM spatial attention's pooling and x * mask; 2x2 max-pooling; and the first layer (a 3x3
+ *   convolution of the one-channel image + BatchNorm + ReLU, with AVX-512 intrinsics where the compiler
+ *   targets AVX-512, portable C elsewhere).
  * Eager PyTorch runs each element-wise layer as its own pass over whole tensors, and these layers are
  * memory-bound here; fewer passes (and fewer full-size temporaries) are what make training faster.
  * E.g. BatchNorm + ReLU: eager makes 6 passes forward and backward (BN forward 2, ReLU 1, ReLU backward 1,
@@ -641,9 +643,9 @@ static void stem_conv_row(const float *restrict xp, int64_t r, int64_t h, int64_
               a6 = t2[xx], a7 = t2[xx + 1], a8 = t2[xx + 2];
         float *restrict o = v + xx * c;
         for (int64_t j = 0; j < c; j++)
-            o[j] = fmaf(a8, wt[8 * c + j], fmaf(a7, wt[7 * c + j], fmaf(a6, wt[6 * c + j], fmaf(a5, wt[5 * c + j],
-                   fmaf(a4, wt[4 * c + j], fmaf(a3, wt[3 * c + j], fmaf(a2, wt[2 * c + j], fmaf(a1, wt[c + j],
-                   a0 * wt[j]))))))));
+            o[j] = ((a0 * wt[j] + a1 * wt[c + j]) + (a2 * wt[2 * c + j] + a3 * wt[3 * c + j]))
+                 + ((a4 * wt[4 * c + j] + a5 * wt[5 * c + j]) + (a6 * wt[6 * c + j] + a7 * wt[7 * c + j]))
+                 + a8 * wt[8 * c + j]; /* a tree, not a chain of 8 dependent additions */
     }
 }
 
@@ -782,7 +784,7 @@ void stem_train_backward(const float *xp, int64_t n, int64_t h, int64_t w, int64
                     for (int64_t t = 0; t < 9; t++) {
                         float a = t0[(t / 3) * wp + t % 3 + xx];
                         float *restrict at = acc + t * c;
-                        for (int64_t j = 0; j < c; j++) at[j] = fmaf(a, gz[j], at[j]);
+                        for (int64_t j = 0; j < c; j++) at[j] += a * gz[j];
                     }
                 }
             }
