@@ -16,6 +16,11 @@ The fused first layer (fused.StemFunction) against the convolution it replaces (
 fused BatchNorm + ReLU), everything else fused on both sides, in one process, alternating:
 
     python bench/step_ab.py --stem [--widths 64,128,256]
+
+AdamW on one flat buffer that all parameters are views of (training.FlatParameters, as fmnist.fit does)
+against AdamW on the separate tensors, two models from the same start, steps alternating in blocks:
+
+    python bench/step_ab.py --flat
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50, help="timed steps (per block with --kernels: 20)")
     p.add_argument("--kernels", action="store_true", help="fused kernels vs eager PyTorch, alternating")
     p.add_argument("--stem", action="store_true", help="fused first layer vs oneDNN's convolution, alternating")
+    p.add_argument("--flat", action="store_true", help="AdamW on one flat buffer vs on separate tensors, alternating")
     p.add_argument("--blocks", type=int, default=6)
     p.add_argument("--widths", default="32,64,128", help="channels per stage, e.g. 64,128,256")
     a = p.parse_args()
@@ -57,12 +63,13 @@ def main() -> None:
     images, labels = ds.train_images, ds.train_labels
     bf16 = training.cpu_supports_bf16()
 
-    def make_step(arch: str):
+    def make_step(arch: str, flat_buffer: bool = True):
         torch.manual_seed(0)
         layout = torch.channels_last if bf16 else torch.contiguous_format
         model = create_model(arch, widths=widths).to(memory_format=layout)
+        flat = training.FlatParameters(model) if flat_buffer and hasattr(training, "FlatParameters") else None
         if hasattr(training, "make_optimizer"):  # checkouts before it used plain AdamW
-            opt = training.make_optimizer(model, 3e-4, 0.05)
+            opt = training.make_optimizer(flat or model, 3e-4, 0.05)
         else:
             opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.05)
         ema = training.WeightEMA(model, 0.999)
@@ -78,7 +85,10 @@ def main() -> None:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss = F.cross_entropy(model(x).float(), labels[idx], label_smoothing=0.1)
-            opt.zero_grad(set_to_none=True)
+            if flat is not None:
+                flat.zero_grad()
+            else:
+                opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             ema.update()
@@ -93,6 +103,17 @@ def main() -> None:
             step()
         return steps * 64 / (time.perf_counter() - t)
 
+    if a.flat:
+        for arch in list_models():
+            steps = {"separate": make_step(arch, False), "flat": make_step(arch, True)}
+            runs = {side: [] for side in steps}
+            for _ in range(a.blocks):
+                for side, step in steps.items():
+                    runs[side].append(images_per_second(step, 20, 3))
+            e, f = statistics.median(runs["separate"]), statistics.median(runs["flat"])
+            print(f"{arch} {a.widths}: separate tensors {e:.0f} img/s, flat buffer {f:.0f} img/s ({f / e - 1:+.1%}); "
+                  f"blocks {[round(v) for v in runs['separate']]}, {[round(v) for v in runs['flat']]}", flush=True)
+        return
     if a.stem:
         real = fused.stem_applies
         for arch in list_models():

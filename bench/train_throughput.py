@@ -6,7 +6,8 @@ Ours: uint8 tensors in memory, batched flips/rotation on the whole batch, bf16 a
 where the CPU supports it (and fp32 for comparison). Study-style: torchvision's FashionMNIST dataset,
 per-sample PIL transforms (RandomHorizontalFlip, RandomVerticalFlip, RandomRotation(90), ToTensor) in a
 DataLoader (batch 64, shuffled, num_workers=0 as two torch processes on 2 cores slow each other), fp32.
-Same model, batch size, optimizer (AdamW 3e-4; ours uses its fused kernel, as the trainer does). Ours also
+Same model, batch size, optimizer (AdamW 3e-4; ours uses its fused kernel on one flat buffer of parameters,
+as the trainer does: training.FlatParameters). Ours also
 uses what fmnist.fit turns on: the fused kernels of fmnist/fused.py (bf16 channels_last only) and
 glibc settings that keep freed memory (fused.keep_freed_memory).
 Also the machine's ceiling: large fp32/bf16 matmuls.
@@ -29,7 +30,7 @@ from fmnist import augment as aug  # noqa: E402
 from fmnist import fused  # noqa: E402
 from fmnist.data import DEBIAN_DIR, load_fashion_mnist, to_float  # noqa: E402
 from fmnist.models import count_macs, create_model, list_models  # noqa: E402
-from fmnist.training import cpu_supports_bf16, make_optimizer  # noqa: E402
+from fmnist.training import FlatParameters, cpu_supports_bf16, make_optimizer  # noqa: E402
 
 
 def ours(arch: str, steps: int, bf16: bool, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -38,7 +39,8 @@ def ours(arch: str, steps: int, bf16: bool, images: torch.Tensor, labels: torch.
     model = create_model(arch)
     if bf16:
         model = model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(model, 3e-4, 0.01)  # the trainer's (fused where available)
+    flat = FlatParameters(model)  # as the trainer: one buffer of parameters, one of gradients
+    opt = make_optimizer(flat, 3e-4, 0.01)  # the trainer's (fused where available)
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(images), generator=g)
 
@@ -49,7 +51,7 @@ def ours(arch: str, steps: int, bf16: bool, images: torch.Tensor, labels: torch.
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x).float(), labels[idx])
-        opt.zero_grad(set_to_none=True)
+        flat.zero_grad()
         loss.backward()
         opt.step()
 

@@ -146,13 +146,61 @@ class WeightEMA:
             a.copy_(c)
 
 
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW, with its fused kernel where the device has one (CPU and CUDA: one pass over all parameters
-    instead of several small ops per tensor; training steps a few per cent faster here), else the default."""
+class FlatParameters:
+    """A model's parameters, and their gradients, as views of one tensor each: ``param`` and ``param.grad``.
+
+    AdamW then updates one tensor per step instead of one per parameter (20-26 here): its per-tensor
+    Python and dispatch were ~0.5-1.5 ms of a CPU training step. Each parameter keeps its shape and
+    strides (channels_last weights stay channels_last); autograd adds each gradient into its view of the
+    gradient buffer, which ``zero_grad`` zeroes (never set to None: the views would be lost). Element by
+    element the update is AdamW's per-tensor one. Create it before WeightEMA, which keeps references to
+    the model's tensors (a deep copy gets separate ones). ``release`` gives a module its own parameter
+    tensors back, for saving (safetensors refuses tensors that share memory)."""
+
+    def __init__(self, model: nn.Module):
+        params = list(model.parameters())
+        first = params[0]
+        self.param = nn.Parameter(torch.empty(sum(p.numel() for p in params), dtype=first.dtype, device=first.device))
+        self.param.grad = torch.zeros_like(self.param)
+        offset = 0
+        with torch.no_grad():
+            for p in params:
+                view = self.param.data.as_strided(p.shape, p.stride(), offset)
+                view.copy_(p)
+                p.data = view
+                p.grad = self.param.grad.as_strided(p.shape, p.stride(), offset)
+                offset += p.numel()
+
+    @staticmethod
+    def applies(model: nn.Module) -> bool:
+        """Every parameter trainable, of one dtype and device, and dense (contiguous or channels_last)."""
+        params = list(model.parameters())
+        return bool(params) and all(
+            p.requires_grad and p.dtype == params[0].dtype and p.device == params[0].device and p.grad is None
+            and (p.is_contiguous() or (p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)))
+            for p in params)
+
+    def zero_grad(self) -> None:
+        self.param.grad.zero_()
+
+    @staticmethod
+    def release(module: nn.Module) -> nn.Module:
+        with torch.no_grad():
+            for p in module.parameters():
+                p.data = p.data.clone(memory_format=torch.preserve_format)
+                p.grad = None
+        return module
+
+
+def make_optimizer(model: nn.Module | FlatParameters, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over the model's parameters, or over the one buffer of a FlatParameters, with its fused kernel
+    where the device has one (CPU and CUDA: one pass per tensor instead of several small ops; training
+    steps a few per cent faster here), else the default."""
+    params = [model.param] if isinstance(model, FlatParameters) else list(model.parameters())
     try:
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, ValueError):
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 def _auto(value, default: bool) -> bool:
@@ -217,6 +265,7 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
         model.to(memory_format=torch.channels_last)
     if device.type == "cpu":
         fused.keep_freed_memory()  # activations are reallocated every step; no page faults for them
+    flat = FlatParameters(model) if FlatParameters.applies(model) else None  # before the EMA's references
     ema = WeightEMA(model, cfg.ema) if cfg.ema else None
 
     x_train = split.train_images.to(device)
@@ -225,7 +274,7 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     first = start_epoch if cfg.restart_schedule else 0  # the epoch the schedule counts from
     total_steps = steps_per_epoch * max(cfg.epochs - first, 1)
-    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    opt = make_optimizer(flat or model, cfg.lr, cfg.weight_decay)
     lr_factor(cfg.schedule, 0.0)  # fail early on an unknown schedule name
     warmup = cfg.warmup_epochs / max(cfg.epochs - first, 1)
     # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
@@ -270,7 +319,10 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(cfg.schedule, progress, warmup)
-            opt.zero_grad(set_to_none=True)
+            if flat is not None:
+                flat.zero_grad()
+            else:
+                opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if ema is not None:
@@ -319,6 +371,8 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     if history:  # the best epoch's weights; a run stopped before one full epoch keeps its current weights
         (ema.module if ema else model).load_state_dict(best_state)
     final = (ema.module if ema else model)
+    if flat is not None and final is model:
+        FlatParameters.release(final)
     final = final.to(memory_format=torch.contiguous_format).eval()
     val_metrics = _val_metrics(final, split.val_images, split.val_labels, use_bf16)
     # reported in fp32 without TTA: exactly what fmnist.load_model() computes; `evaluate` adds TTA

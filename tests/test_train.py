@@ -114,3 +114,65 @@ def test_bf16_is_detected_not_assumed(monkeypatch, small_split):
     assert start["bf16"] is False and start["channels_last"] is False
     with pytest.raises(RuntimeError, match="bf16"):
         next(iter(fit(_cfg(bf16=True), small_split)))
+
+
+@pytest.mark.parametrize("arch", ["simple", "sa", "gated"])
+def test_flat_parameters_train_as_separate_ones_do(arch):
+    """AdamW on one buffer that every parameter (and gradient) is a view of: the same weights after a few
+    steps as AdamW on the separate tensors (up to the last bit: vectorized and scalar code round
+    differently), channels_last weights kept, the EMA's average following the views."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from fmnist.models import create_model
+    from fmnist.training import FlatParameters, WeightEMA, make_optimizer
+
+    torch.manual_seed(0)
+    start = create_model(arch).to(memory_format=torch.channels_last)
+    x, y = torch.rand(4, 16, 1, 28, 28), torch.randint(0, 10, (4, 16))
+
+    def train(flat_buffer: bool):
+        model = copy.deepcopy(start)
+        flat = FlatParameters(model) if flat_buffer else None
+        ema = WeightEMA(model, 0.9)
+        opt = make_optimizer(flat or model, 1e-3, 0.05)
+        torch.manual_seed(1)  # the same dropout masks on both sides
+        for xb, yb in zip(x, y):
+            flat.zero_grad() if flat else opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xb.contiguous(memory_format=torch.channels_last)), yb).backward()
+            opt.step()
+            ema.update()
+        return model, ema, flat
+
+    plain, plain_ema, _ = train(False)
+    flat_model, flat_ema, flat = train(True)
+    assert FlatParameters.applies(start) and len(flat.param) == sum(p.numel() for p in start.parameters())
+    conv = flat_model.stages[1][0][0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and conv.data_ptr() != 0
+    assert conv.untyped_storage().data_ptr() == flat.param.untyped_storage().data_ptr()
+    for a, b in [(plain, flat_model), (plain_ema.module, flat_ema.module)]:
+        for (name, u), v in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.allclose(u.float(), v.float(), rtol=1e-5, atol=1e-7), name
+    moved = [p for p in plain.parameters()]
+    assert any(not torch.equal(p, q) for p, q in zip(moved, start.parameters()))  # training did move them
+    FlatParameters.release(flat_model)
+    assert len({p.untyped_storage().data_ptr() for p in flat_model.parameters()}) == len(moved)
+    assert all(p.grad is None for p in flat_model.parameters())
+    for u, v in zip(plain.state_dict().values(), flat_model.state_dict().values()):
+        assert torch.allclose(u.float(), v.float(), rtol=1e-5, atol=1e-7)  # the values stay
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.99])
+def test_a_fitted_model_owns_its_parameters_and_saves(small_split, tmp_path, ema):
+    from fmnist.checkpoints import load_checkpoint, save_result
+
+    events = list(fit(_cfg(epochs=1, ema=ema), small_split))
+    result = events[-1]["result"]
+    params = list(result.model.parameters())
+    assert len({p.untyped_storage().data_ptr() for p in params}) == len(params)
+    assert all(p.grad is None for p in params)
+    path = save_result(result, tmp_path / "m.safetensors")  # safetensors refuses tensors sharing memory
+    loaded = load_checkpoint(path).model
+    for u, v in zip(result.model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(u, v)
