@@ -532,7 +532,8 @@ void maxpool2_backward(const uint16_t *gout, const uint8_t *code, int64_t n, int
  * (mean = W.S1 / m, var = W^T Cov W), and so does the part of the weight gradient that BatchNorm's
  * backward adds (sum over pixels of (v - mean) p = S2 W - mean S1). oneDNN spent ~0.8 ms forward and
  * ~1 ms on the weight gradient for one input channel (64 x 32 x 28 x 28), and BatchNorm + ReLU made 4
- * passes over the stored bf16 output; this makes 2 passes that write or read one bf16 tensor each. */
+ * passes over the stored bf16 output; this makes 2 passes that write or read one bf16 tensor each, plus
+ * one over the (32x smaller) fp32 image for the moments. */
 
 #define STEM_ROWS 8 /* image rows per unit of work and per partial sum */
 
