@@ -294,6 +294,13 @@ class MaxPool2Function(torch.autograd.Function):
         return dx
 
 
+def _cpu_autocast_bf16() -> bool:
+    try:  # the device-type forms arrived in torch 2.4
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    except (AttributeError, TypeError):
+        return False
+
+
 def stem_applies(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> bool:
     """True where StemFunction can stand in for conv + BatchNorm + ReLU in bf16 training: a 3x3, stride 1,
     padding 1, bias-free convolution of a one-channel fp32 CPU image that needs no gradient, under CPU
@@ -302,8 +309,7 @@ def stem_applies(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2
             and x.numel() > 0 and not x.requires_grad and conv.in_channels == 1 and conv.groups == 1
             and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
             and conv.dilation == (1, 1) and conv.bias is None and conv.padding_mode == "zeros"
-            and _fp32_vector(conv.weight) and torch.is_autocast_enabled("cpu")
-            and torch.get_autocast_dtype("cpu") == torch.bfloat16 and library() is not None
+            and _fp32_vector(conv.weight) and _cpu_autocast_bf16() and library() is not None
             and bn.training and bn.affine and bn.momentum is not None
             and all(_fp32_vector(t) for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var)))
 
