@@ -103,49 +103,40 @@ def main() -> None:
             step()
         return steps * 64 / (time.perf_counter() - t)
 
-    if a.flat:
-        for arch in list_models():
-            steps = {"separate": make_step(arch, False), "flat": make_step(arch, True)}
-            runs = {side: [] for side in steps}
-            for _ in range(a.blocks):
-                for side, step in steps.items():
-                    runs[side].append(images_per_second(step, 20, 3))
-            e, f = statistics.median(runs["separate"]), statistics.median(runs["flat"])
-            print(f"{arch} {a.widths}: separate tensors {e:.0f} img/s, flat buffer {f:.0f} img/s ({f / e - 1:+.1%}); "
-                  f"blocks {[round(v) for v in runs['separate']]}, {[round(v) for v in runs['flat']]}", flush=True)
-        return
-    if a.stem:
-        real = fused.stem_applies
-        for arch in list_models():
-            step, runs = make_step(arch), {"oneDNN": [], "stem": []}
-            try:
-                for _ in range(a.blocks):
-                    for side in runs:
-                        fused.stem_applies = real if side == "stem" else (lambda *args: False)
-                        runs[side].append(images_per_second(step, 20, 3))
-            finally:
-                fused.stem_applies = real
-            e, f = statistics.median(runs["oneDNN"]), statistics.median(runs["stem"])
-            print(f"{arch} {a.widths}: oneDNN conv {e:.0f} img/s, fused stem {f:.0f} img/s ({f / e - 1:+.1%}); "
-                  f"blocks {[round(v) for v in runs['oneDNN']]}, {[round(v) for v in runs['stem']]}", flush=True)
-        return
-    if not a.kernels:
+    def alternate(arch: str, steps: dict, enter=lambda side: None) -> None:
+        """Blocks of 20 steps, the two sides (name -> step) in turn, enter(side) before each block; prints
+        each side's median and every block."""
+        runs = {side: [] for side in steps}
+        for _ in range(a.blocks):
+            for side, step in steps.items():
+                enter(side)
+                runs[side].append(images_per_second(step, 20, 3))
+        (x, rx), (y, ry) = runs.items()
+        e, f = statistics.median(rx), statistics.median(ry)
+        print(f"{arch} {a.widths}: {x} {e:.0f} img/s, {y} {f:.0f} img/s ({f / e - 1:+.1%}); "
+              f"blocks {[round(v) for v in rx]}, {[round(v) for v in ry]}", flush=True)
+
+    if not (a.flat or a.stem or a.kernels):
         print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
                                        for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")
         return
-    lib = fused.library()
+    lib, real_stem = (fused.library(), getattr(fused, "stem_applies", None)) if fused else (None, None)
     for arch in list_models():
-        step, runs = make_step(arch), {"eager": [], "fused": []}
+        if a.flat:
+            alternate(arch, {"separate tensors": make_step(arch, False), "flat buffer": make_step(arch, True)})
+            continue
+        step = make_step(arch)
         try:
-            for _ in range(a.blocks):
-                for side in runs:
+            if a.stem:
+                def use_stem(side):
+                    fused.stem_applies = real_stem if side == "fused stem" else (lambda *args: False)
+                alternate(arch, {"oneDNN conv": step, "fused stem": step}, use_stem)
+            else:
+                def use_kernels(side):
                     fused._lib = lib if side == "fused" else None
-                    runs[side].append(images_per_second(step, 20, 3))
+                alternate(arch, {"eager": step, "fused": step}, use_kernels)
         finally:
-            fused._lib = lib
-        e, f = statistics.median(runs["eager"]), statistics.median(runs["fused"])
-        print(f"{arch}: eager {e:.0f} img/s, fused {f:.0f} img/s ({f / e - 1:+.0%}); blocks eager "
-              f"{[round(v) for v in runs['eager']]}, fused {[round(v) for v in runs['fused']]}", flush=True)
+            fused._lib, fused.stem_applies = lib, real_stem
 
 
 if __name__ == "__main__":

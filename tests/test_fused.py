@@ -31,6 +31,17 @@ def mismatched(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).abs() > 0.02 * b.double().abs().max()).double().mean().item()
 
 
+def fp64_fused_eager(run):
+    """run("fp64"), run("fused") and run("eager"), the last with the kernels out of the way (restored after)."""
+    ref, got = run("fp64"), run("fused")
+    fused._lib, lib = None, fused._lib
+    try:
+        eager = run("eager")
+    finally:
+        fused._lib = lib
+    return ref, got, eager
+
+
 @pytest.fixture
 def eager_only(monkeypatch):
     monkeypatch.setattr(fused, "_lib", None)
@@ -138,12 +149,7 @@ def test_spatial_attention_matches_reference(shape):
         y.backward(g.to(y.dtype))
         return [y, xx.grad, m.conv.weight.grad, m.conv.bias.grad]
 
-    ref, got = run("fp64"), run("fused")
-    fused._lib, lib = None, fused._lib
-    try:
-        eager = run("eager")
-    finally:
-        fused._lib = lib
+    ref, got, eager = fp64_fused_eager(run)
     assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
     for name, r, f, e in zip(["output", "x"], ref[:2], got[:2], eager[:2]):
         assert rel(f, r) <= 1.5 * rel(e, r) + 2e-3, name
@@ -252,12 +258,7 @@ def check_stem(shape):
         y.backward(g.to(y.dtype))
         return y, m[0].weight.grad, m[1].weight.grad, m[1].bias.grad, m[1].running_mean, m[1].running_var
 
-    ref, got = run("fp64"), run("fused")
-    fused._lib, lib = None, fused._lib
-    try:
-        eager = run("eager")
-    finally:
-        fused._lib = lib
+    ref, got, eager = fp64_fused_eager(run)
     assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
     for name, r, f, e in zip(["output", "conv weight", "bn weight", "bn bias", "running mean", "running var"],
                              ref, got, eager):
