@@ -21,6 +21,11 @@ AdamW on one flat buffer that all parameters are views of (training.FlatParamete
 against AdamW on the separate tensors, two models from the same start, steps alternating in blocks:
 
     python bench/step_ab.py --flat
+
+sa's attention and the max-pooling after it as one kernel (fused.SpatialAttentionPool2Function) against
+the two kernels one after the other, sa only, in one process, alternating:
+
+    python bench/step_ab.py --sa-pool [--widths 64,128,256]
 """
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ def main() -> None:
     p.add_argument("--kernels", action="store_true", help="fused kernels vs eager PyTorch, alternating")
     p.add_argument("--stem", action="store_true", help="fused first layer vs oneDNN's convolution, alternating")
     p.add_argument("--flat", action="store_true", help="AdamW on one flat buffer vs on separate tensors, alternating")
+    p.add_argument("--sa-pool", action="store_true",
+                   help="sa: attention + max-pooling as one kernel vs two, alternating")
     p.add_argument("--blocks", type=int, default=6)
     p.add_argument("--widths", default="32,64,128", help="channels per stage, e.g. 64,128,256")
     a = p.parse_args()
@@ -55,7 +62,7 @@ def main() -> None:
         fused.keep_freed_memory()  # as fmnist.fit does on the CPU
     except ImportError:
         fused = None
-    if (a.kernels or a.stem) and (fused is None or fused.library() is None):
+    if (a.kernels or a.stem or a.sa_pool) and (fused is None or fused.library() is None):
         sys.exit(f"no fused kernels here: {getattr(fused, 'build_error', 'fmnist.fused missing')}")
 
     widths = tuple(int(v) for v in a.widths.split(","))
@@ -116,11 +123,22 @@ def main() -> None:
         print(f"{arch} {a.widths}: {x} {e:.0f} img/s, {y} {f:.0f} img/s ({f / e - 1:+.1%}); "
               f"blocks {[round(v) for v in rx]}, {[round(v) for v in ry]}", flush=True)
 
-    if not (a.flat or a.stem or a.kernels):
+    if not (a.flat or a.stem or a.kernels or a.sa_pool):
         print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
                                        for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")
         return
     lib, real_stem = (fused.library(), getattr(fused, "stem_applies", None)) if fused else (None, None)
+    if a.sa_pool:
+        from fmnist.models import SpatialAttention
+        one_kernel = SpatialAttention.fuses_pool
+
+        def use_one_kernel(side):
+            SpatialAttention.fuses_pool = one_kernel if side == "one kernel" else (lambda *args: False)
+        try:
+            alternate("sa", {"two kernels": make_step("sa"), "one kernel": make_step("sa")}, use_one_kernel)
+        finally:
+            SpatialAttention.fuses_pool = one_kernel
+        return
     for arch in list_models():
         if a.flat:
             alternate(arch, {"separate tensors": make_step(arch, False), "flat buffer": make_step(arch, True)})

@@ -4,9 +4,10 @@
  * A channels_last (N, C, H, W) tensor is, in memory, M = N*H*W rows of C channels: the loops below walk
  * rows and, inside a row, the channels, so the compiler vectorizes over C. Arithmetic is fp32, results
  * are rounded to bf16 as PyTorch rounds them; sums over rows are fp32 within a chunk of rows and double
- * across chunks. Five groups, each a forward and a backward:
+ * across chunks. Six groups, each a forward and a backward:
  *   BatchNorm (batch statistics) + ReLU; gated conv's ReLU(x + BN(cv) * sigmoid(a));
- *   CBAM spatial attention's pooling and x * mask; 2x2 max-pooling; and the first layer (a 3x3
+ *   CBAM spatial attention's pooling and x * mask; 2x2 max-pooling; sa's x * mask and the 2x2
+ *   max-pooling after it as one; and the first layer (a 3x3
  *   convolution of the one-channel image + BatchNorm + ReLU, with AVX-512 intrinsics where the compiler
  *   targets AVX-512, portable C elsewhere).
  * Eager PyTorch runs each element-wise layer as its own pass over whole tensors, and these layers are
@@ -37,6 +38,27 @@ static inline uint16_t f2bf(float f) { /* round to nearest even, NaN stays NaN (
     uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
     return (f != f) ? (uint16_t)((u >> 16) | 0x40u) : (uint16_t)rounded;
 }
+
+#if defined(__AVX512F__)
+static inline __m512 load_bf16x16(const uint16_t *p) { /* 16 bf16 to fp32 (exact: the bits shifted) */
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+/* 16 fp32 to bf16, rounded to nearest even (vcvtneps2bf16 where the CPU has it: it also flushes values
+ * below 2^-126 to zero, which a ReLU's output this small never needs) */
+static inline __m256i bf16x16(__m512 v) {
+#if defined(__AVX512BF16__)
+    return (__m256i)_mm512_cvtneps_pbh(v);
+#else
+    __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
+                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+    r = _mm512_srli_epi32(r, 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(r);
+#endif
+}
+#endif
 
 static inline int64_t nchunks_of(int64_t m) { return (m + CHUNK - 1) / CHUNK; }
 
@@ -323,6 +345,86 @@ void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t 
  * k/2 ("pp", (n, 2, h + 2*(k/2), w + 2*(k/2)), zeroed by the caller), one image row at a time so the
  * loop over the row's pixels vectorizes. The mask is kept in fp32. */
 
+/* Reductions over one pixel's channels run in 16 lanes that the compiler keeps in vector registers, then
+ * the rest: an omp simd reduction over so short a loop (c = 32 to 256) costs more in setting up and
+ * folding its per-lane arrays than the loop itself (3-4x slower here). */
+#define LANES 16
+
+/* The mean and the max of a row of c channels, and the first channel holding the max (the last if none
+ * does: a NaN row[0]; NaN elsewhere never wins). */
+static inline void channel_mean_max(const uint16_t *restrict row, int64_t c, float *mean, float *mx, int64_t *at) {
+    float sum = 0.f, best = bf2f(row[0]);
+    int64_t j = 0, found = c - 1;
+#if defined(__AVX512F__)
+    if (c % 16 == 0) {
+        __m512 s = _mm512_setzero_ps(), m = _mm512_set1_ps(-INFINITY);
+        for (; j < c; j += 16) {
+            __m512 v = load_bf16x16(row + j);
+            s = _mm512_add_ps(s, v);
+            m = _mm512_max_ps(v, m); /* v > m ? v : m: a NaN v never wins */
+        }
+        float lanes_max = _mm512_reduce_max_ps(m);
+        sum = _mm512_reduce_add_ps(s);
+        best = lanes_max > best ? lanes_max : best;
+        __m512 bv = _mm512_set1_ps(best);
+        for (j = 0; j < c; j += 16) {
+            __mmask16 hit = _mm512_cmp_ps_mask(load_bf16x16(row + j), bv, _CMP_EQ_OQ);
+            if (hit) {
+                found = j + __builtin_ctz((unsigned)hit);
+                break;
+            }
+        }
+        *mean = sum / (float)c;
+        *at = found;
+        *mx = bf2f(row[found]);
+        return;
+    }
+#endif
+    float s[LANES] = {0}, m[LANES];
+    for (int l = 0; l < LANES; l++) m[l] = -INFINITY;
+    for (; j + LANES <= c; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float v = bf2f(row[j + l]);
+            s[l] += v;
+            m[l] = v > m[l] ? v : m[l];
+        }
+    for (; j < c; j++) {
+        float v = bf2f(row[j]);
+        s[0] += v;
+        m[0] = v > m[0] ? v : m[0];
+    }
+    for (int l = 0; l < LANES; l++) {
+        sum += s[l];
+        best = m[l] > best ? m[l] : best;
+    }
+    for (j = 0; j < c; j++)
+        if (bf2f(row[j]) == best) {
+            found = j;
+            break;
+        }
+    *mean = sum / (float)c;
+    *at = found;
+    *mx = bf2f(row[found]);
+}
+
+/* sum over c channels of a * b */
+static inline float channel_dot(const uint16_t *restrict a, const uint16_t *restrict b, int64_t c) {
+#if defined(__AVX512F__)
+    if (c % 16 == 0) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t j = 0; j < c; j += 16) acc = _mm512_fmadd_ps(load_bf16x16(a + j), load_bf16x16(b + j), acc);
+        return _mm512_reduce_add_ps(acc);
+    }
+#endif
+    float s[LANES] = {0}, sum = 0.f;
+    int64_t j = 0;
+    for (; j + LANES <= c; j += LANES)
+        for (int l = 0; l < LANES; l++) s[l] += bf2f(a[j + l]) * bf2f(b[j + l]);
+    for (; j < c; j++) s[0] += bf2f(a[j]) * bf2f(b[j]);
+    for (int l = 0; l < LANES; l++) sum += s[l];
+    return sum;
+}
+
 /* pp receives [mean_c(x); max_c(x)] inside its border; idx the first channel holding the max. */
 void sa_pool(const uint16_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, float *pp, int16_t *idx,
              int nthreads) {
@@ -331,20 +433,11 @@ void sa_pool(const uint16_t *x, int64_t n, int64_t h, int64_t w, int64_t c, int6
     for (int64_t b = 0; b < n; b++)
     for (int64_t y = 0; y < h; y++)
     for (int64_t xx = 0; xx < w; xx++) {
-        int64_t i = (b * h + y) * w + xx;
-        const uint16_t *restrict row = x + i * c;
-        float sum = 0.f, best = bf2f(row[0]);
-#pragma omp simd reduction(+ : sum) reduction(max : best)
-        for (int64_t j = 0; j < c; j++) {
-            float v = bf2f(row[j]);
-            sum += v;
-            best = v > best ? v : best;
-        }
-        int64_t at = c - 1; /* the first channel holding the max (the last if none does: NaN) */
-#pragma omp simd reduction(min : at)
-        for (int64_t j = 0; j < c; j++) at = bf2f(row[j]) == best && j < at ? j : at;
-        pp[((b * 2 + 0) * hp + y + r) * wp + xx + r] = sum / (float)c;
-        pp[((b * 2 + 1) * hp + y + r) * wp + xx + r] = bf2f(row[at]);
+        int64_t i = (b * h + y) * w + xx, at;
+        float mean, mx;
+        channel_mean_max(x + i * c, c, &mean, &mx, &at);
+        pp[((b * 2 + 0) * hp + y + r) * wp + xx + r] = mean;
+        pp[((b * 2 + 1) * hp + y + r) * wp + xx + r] = mx;
         idx[i] = (int16_t)at;
     }
 }
@@ -387,11 +480,7 @@ void sa_grad_logits(const uint16_t *gout, const uint16_t *x, const float *mask, 
                     float *dlogits, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t i = 0; i < m; i++) {
-        const uint16_t *restrict g = gout + i * c, *restrict row = x + i * c;
-        float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < c; j++) sum += bf2f(g[j]) * bf2f(row[j]);
-        dlogits[i] = sum * mask[i] * (1.f - mask[i]);
+        dlogits[i] = channel_dot(gout + i * c, x + i * c, c) * mask[i] * (1.f - mask[i]);
     }
 }
 
@@ -461,6 +550,160 @@ void sa_grad_input(const uint16_t *gout, const float *mask, const float *dpooled
         float s = mask[i], dmean = dpooled[(b * 2) * hw + p] / (float)c, dmax = dpooled[(b * 2 + 1) * hw + p];
         for (int64_t j = 0; j < c; j++) d[j] = f2bf(bf2f(g[j]) * s + dmean);
         d[idx[i]] = f2bf(bf2f(g[idx[i]]) * s + dmean + dmax);
+    }
+}
+
+/* ---- sa's attention product and the 2x2 max-pooling after it, as one ----
+ * In sa every stage ends in out = x * mask followed by 2x2 max-pooling. Fused, the full-size product is
+ * never written: the forward pools the products as it makes them (rounded to bf16 first, so the values
+ * and the one-byte codes are those of sa_apply + maxpool2_forward), and the backward rebuilds the
+ * product's gradient (the pooled gradient where the code points, else 0) inside the two passes that use
+ * it, instead of maxpool2_backward writing it out for sa_grad_logits and sa_grad_input to read back. */
+
+static inline float sa_product(uint16_t v, float s) { return bf2f(f2bf(bf2f(v) * s)); }
+
+void sa_apply_maxpool2(const uint16_t *x, const float *mask, int64_t n, int64_t h, int64_t w, int64_t c,
+                       uint16_t *out, uint8_t *code, int nthreads) {
+    int64_t ho = h / 2, wo = w / 2;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < n * ho; r++) {
+        int64_t b = r / ho, i = r % ho;
+        for (int64_t j = 0; j < wo; j++) {
+            int64_t p = (b * h + 2 * i) * w + 2 * j; /* the top-left input pixel */
+            const uint16_t *restrict p00 = x + p * c;
+            const uint16_t *restrict p01 = p00 + c, *restrict p10 = p00 + w * c, *restrict p11 = p10 + c;
+            float s00 = mask[p], s01 = mask[p + 1], s10 = mask[p + w], s11 = mask[p + w + 1];
+            uint16_t *restrict o = out + ((b * ho + i) * wo + j) * c;
+            uint8_t *restrict k = code + ((b * ho + i) * wo + j) * c;
+            for (int64_t ch = 0; ch < c; ch++) {
+                float best = sa_product(p00[ch], s00);
+                uint8_t at = 0;
+                float v = sa_product(p01[ch], s01);
+                if (v > best || v != v) { best = v; at = 1; }
+                v = sa_product(p10[ch], s10);
+                if (v > best || v != v) { best = v; at = 2; }
+                v = sa_product(p11[ch], s11);
+                if (v > best || v != v) { best = v; at = 3; }
+                o[ch] = f2bf(best);
+                k[ch] = at;
+            }
+        }
+    }
+}
+
+/* The backward walks the pooling windows: of the four products in a window, each channel's gradient
+ * went to the one its code names (the window's pooled gradient g), the other three got 0. The odd last
+ * row or column that the pooling dropped got 0 in every channel. */
+
+/* sum[q] = sum over channels of (k == q ? g : 0) * x_q for the four pixels x00, x01, x10, x11 of a window.
+ * AVX-512 where there is, else in LANES lanes, as channel_dot. */
+static inline void window_dots(const uint16_t *restrict g, const uint8_t *restrict k, const uint16_t *restrict x00,
+                               const uint16_t *restrict x01, const uint16_t *restrict x10,
+                               const uint16_t *restrict x11, int64_t c, float sum[4]) {
+#if defined(__AVX512F__)
+    if (c % 16 == 0) {
+        __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        const uint16_t *xs[4] = {x00, x01, x10, x11};
+        for (int64_t ch = 0; ch < c; ch += 16) {
+            __m512 gv = load_bf16x16(g + ch);
+            __m512i kv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(k + ch)));
+            for (int q = 0; q < 4; q++) {
+                __m512 gq = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(kv, _mm512_set1_epi32(q)), gv);
+                a[q] = _mm512_fmadd_ps(gq, load_bf16x16(xs[q] + ch), a[q]);
+            }
+        }
+        for (int q = 0; q < 4; q++) sum[q] = _mm512_reduce_add_ps(a[q]);
+        return;
+    }
+#endif
+    float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
+    int64_t ch = 0;
+    for (; ch + LANES <= c; ch += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float gv = bf2f(g[ch + l]);
+            int kk = k[ch + l];
+            a0[l] += (kk == 0 ? gv : 0.f) * bf2f(x00[ch + l]);
+            a1[l] += (kk == 1 ? gv : 0.f) * bf2f(x01[ch + l]);
+            a2[l] += (kk == 2 ? gv : 0.f) * bf2f(x10[ch + l]);
+            a3[l] += (kk == 3 ? gv : 0.f) * bf2f(x11[ch + l]);
+        }
+    for (; ch < c; ch++) {
+        float gv = bf2f(g[ch]);
+        int kk = k[ch];
+        a0[0] += (kk == 0 ? gv : 0.f) * bf2f(x00[ch]);
+        a1[0] += (kk == 1 ? gv : 0.f) * bf2f(x01[ch]);
+        a2[0] += (kk == 2 ? gv : 0.f) * bf2f(x10[ch]);
+        a3[0] += (kk == 3 ? gv : 0.f) * bf2f(x11[ch]);
+    }
+    sum[0] = sum[1] = sum[2] = sum[3] = 0.f;
+    for (int l = 0; l < LANES; l++) {
+        sum[0] += a0[l];
+        sum[1] += a1[l];
+        sum[2] += a2[l];
+        sum[3] += a3[l];
+    }
+}
+
+/* dlogits = sum_c(gout * x) * s * (1 - s) as sa_grad_logits, gout rebuilt from the pooled gradient gp. */
+void sa_maxpool2_grad_logits(const uint16_t *gp, const uint8_t *code, const uint16_t *x, const float *mask,
+                             int64_t n, int64_t h, int64_t w, int64_t c, float *dlogits, int nthreads) {
+    int64_t ho = h / 2, wo = w / 2;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < n * ho; r++) {
+        int64_t b = r / ho, i = r % ho;
+        for (int64_t j = 0; j < wo; j++) {
+            int64_t p = (b * h + 2 * i) * w + 2 * j, o = ((b * ho + i) * wo + j) * c;
+            const uint16_t *restrict x00 = x + p * c, *restrict x01 = x00 + c, *restrict x10 = x00 + w * c,
+                           *restrict x11 = x10 + c, *restrict g = gp + o;
+            const uint8_t *restrict k = code + o;
+            float sum[4];
+            window_dots(g, k, x00, x01, x10, x11, c, sum);
+            const int64_t at[4] = {p, p + 1, p + w, p + w + 1};
+            for (int q = 0; q < 4; q++) dlogits[at[q]] = sum[q] * mask[at[q]] * (1.f - mask[at[q]]);
+        }
+        if (w % 2) dlogits[(b * h + 2 * i) * w + w - 1] = dlogits[(b * h + 2 * i + 1) * w + w - 1] = 0.f;
+        if (h % 2 && i == ho - 1) memset(dlogits + (b * h + h - 1) * w, 0, sizeof(float) * w);
+    }
+}
+
+/* dx = gout * mask + d mean / c + (channel == idx) * d max as sa_grad_input, gout rebuilt from gp. */
+void sa_maxpool2_grad_input(const uint16_t *gp, const uint8_t *code, const float *mask, const float *dpooled,
+                            const int16_t *idx, int64_t n, int64_t h, int64_t w, int64_t c, uint16_t *dx,
+                            int nthreads) {
+    int64_t ho = h / 2, wo = w / 2, hw = h * w;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < n * h; r++) { /* one input row each */
+        int64_t b = r / h, y = r % h, i = y / 2;
+        const float *dmeans = dpooled + (b * 2) * hw + y * w, *dmaxes = dmeans + hw;
+        for (int64_t xx = 0; xx < w; xx++) {
+            int64_t px = r * w + xx, j = xx / 2;
+            float s = mask[px], dmean = dmeans[xx] / (float)c;
+            uint16_t *restrict d = dx + px * c;
+            int64_t at = idx[px];
+            float gat = 0.f; /* the product's gradient in channel idx */
+            if (i < ho && j < wo) {
+                int64_t o = ((b * ho + i) * wo + j) * c;
+                const uint16_t *restrict g = gp + o;
+                const uint8_t *restrict k = code + o;
+                int q = (int)(2 * (y % 2) + xx % 2);
+                int64_t ch = 0;
+#if defined(__AVX512F__)
+                __m512 sv = _mm512_set1_ps(s), mv = _mm512_set1_ps(dmean);
+                for (; ch + 16 <= c; ch += 16) {
+                    __m512i kv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(k + ch)));
+                    __m512 gq = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(kv, _mm512_set1_epi32(q)),
+                                                    load_bf16x16(g + ch));
+                    _mm256_storeu_si256((__m256i *)(d + ch), bf16x16(_mm512_add_ps(_mm512_mul_ps(gq, sv), mv)));
+                }
+#endif
+                for (; ch < c; ch++) d[ch] = f2bf((k[ch] == q ? bf2f(g[ch]) : 0.f) * s + dmean);
+                gat = k[at] == q ? bf2f(g[at]) : 0.f;
+            } else { /* a dropped row or column: only the pooling's [mean; max] */
+                uint16_t v = f2bf(0.f * s + dmean);
+                for (int64_t ch = 0; ch < c; ch++) d[ch] = v;
+            }
+            d[at] = f2bf(gat * s + dmean + dmaxes[xx]);
+        }
     }
 }
 
@@ -599,26 +842,6 @@ static void stem_moments(const float *xp, int64_t n, int64_t h, int64_t w, float
 }
 
 #if defined(__AVX512F__)
-/* 16 fp32 to bf16, rounded to nearest even (vcvtneps2bf16 where the CPU has it: it also flushes values
- * below 2^-126 to zero, which a ReLU's output this small never needs) */
-static inline __m256i stem_bf16(__m512 v) {
-#if defined(__AVX512BF16__)
-    return (__m256i)_mm512_cvtneps_pbh(v);
-#else
-    __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
-    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)),
-                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
-    r = _mm512_srli_epi32(r, 16);
-    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-    return _mm512_cvtepi32_epi16(r);
-#endif
-}
-
-static inline __m512 stem_load_bf16(const uint16_t *p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-}
-
 /* The convolution at pixel xx of a row for 16 channels, their 9 weights in wv. */
 static inline __m512 stem_conv16(const float *t0, int64_t wp, int64_t xx, const __m512 *wv) {
     const float *t1 = t0 + wp, *t2 = t1 + wp;
@@ -693,7 +916,7 @@ void stem_train_forward(const float *xp, int64_t n, int64_t h, int64_t w, int64_
                     uint16_t *out = y + r * w * c + g;
                     for (int64_t xx = 0; xx < w; xx++) {
                         __m512 o = _mm512_max_ps(zero, _mm512_fmadd_ps(stem_conv16(t0, wp, xx, wv), sc, sh));
-                        _mm256_storeu_si256((__m256i *)(out + xx * c), stem_bf16(o)); /* max(0, NaN) is NaN */
+                        _mm256_storeu_si256((__m256i *)(out + xx * c), bf16x16(o)); /* max(0, NaN) is NaN */
                     }
                 }
             }
@@ -748,7 +971,7 @@ void stem_train_backward(const float *xp, int64_t n, int64_t h, int64_t w, int64
                     for (int64_t xx = 0; xx < w; xx++) {
                         __m512 v = stem_conv16(t0, wp, xx, wv);
                         __mmask16 pass = _mm512_cmp_ps_mask(_mm512_fmadd_ps(v, sc, sh), zero, _CMP_GT_OQ);
-                        __m512 gz = _mm512_maskz_mov_ps(pass, stem_load_bf16(grow + xx * c));
+                        __m512 gz = _mm512_maskz_mov_ps(pass, load_bf16x16(grow + xx * c));
                         s = _mm512_add_ps(s, gz);
                         sx = _mm512_fmadd_ps(gz, _mm512_sub_ps(v, mn), sx);
                         for (int t = 0; t < 9; t++)

@@ -6,8 +6,10 @@ same arithmetic in fewer passes:
 
 * ``BatchNormReLUFunction``: BatchNorm with batch statistics + ReLU (models.BatchNormReLU);
 * ``GatedResidualFunction``: gated's ReLU(x + BN(conv) * sigmoid(gate)) (models.GatedConv);
-* ``SpatialAttentionFunction``: sa's channel pooling and x * mask, the 7x7 convolution left to PyTorch;
+* ``SpatialAttentionFunction``: sa's channel pooling, its small convolution and x * mask;
 * ``MaxPool2Function``: 2x2 max-pooling with one-byte indices (models.MaxPool2x2);
+* ``SpatialAttentionPool2Function``: sa's attention and the 2x2 max-pooling that ends its stages, as one:
+  the full-size x * mask and its gradient are never written (models.SpatialAttentionCNN);
 * ``StemFunction``: the first layer, ReLU(BN(conv3x3(image))) for one input channel, the convolution
   recomputed in each pass instead of stored (models.ConvBNReLU).
 
@@ -119,6 +121,9 @@ def _build() -> ctypes.CDLL:
     lib.sa_grad_input.argtypes = [p, p, p, p, i64, i64, i64, p, i32]
     lib.maxpool2_forward.argtypes = [p, i64, i64, i64, i64, p, p, i32]
     lib.maxpool2_backward.argtypes = [p, p, i64, i64, i64, i64, p, i32]
+    lib.sa_apply_maxpool2.argtypes = [p, p, i64, i64, i64, i64, p, p, i32]
+    lib.sa_maxpool2_grad_logits.argtypes = [p, p, p, p, i64, i64, i64, i64, p, i32]
+    lib.sa_maxpool2_grad_input.argtypes = [p, p, p, p, p, i64, i64, i64, i64, p, i32]
     f32 = ctypes.c_float
     lib.stem_train_forward.argtypes = [p, i64, i64, i64, i64, p, f32, p, p, f64, f64, p, p, p, p, p, i32]
     lib.stem_train_backward.argtypes = [p, i64, i64, i64, i64, p, f32, p, p, p, p, p, i32]
@@ -225,6 +230,33 @@ class GatedResidualFunction(torch.autograd.Function):
         return dx, dconv, dgate, grads[0], grads[1], None, None, None, None
 
 
+def _sa_mask(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+    """sa's forward up to the mask: the padded planar [mean_c; max_c] maps, the argmax channels, the
+    weight as fp32 and the mask (N, 1, H, W) fp32."""
+    lib, threads = library(), torch.get_num_threads()
+    n, c, h, w = x.shape
+    r = weight.shape[-1] // 2
+    planes = n * 2 * (h + 2 * r) * (w + 2 * r)  # planar fp32, zero border (the convolution's padding),
+    pooled = torch.zeros(planes + 2 * r)  # and 2r floats of slack that sa_mask's last row reads past
+    idx = torch.empty(n, h, w, dtype=torch.int16)
+    lib.sa_pool(_ptr(x), n, h, w, c, 2 * r + 1, _ptr(pooled), _ptr(idx), threads)
+    wt = weight.detach().float().contiguous()
+    mask = torch.empty(n, 1, h, w)
+    lib.sa_mask(_ptr(pooled), n, h, w, 2 * r + 1, _ptr(wt), float(bias.detach()[0]), _ptr(mask), threads)
+    return pooled, idx, wt, mask
+
+
+def _sa_conv_backward(pooled: torch.Tensor, dlogits: torch.Tensor, wt: torch.Tensor):
+    """The small convolution's backward: (d weight, d bias) and the gradient at [mean_c; max_c]."""
+    n, h, w = dlogits.shape
+    k = wt.shape[-1]
+    grads = torch.empty(2 * k * k + 1)  # d weight, d bias
+    dpooled = torch.empty(n, 2, h, w)
+    library().sa_conv_backward(_ptr(pooled), _ptr(dlogits), n, h, w, k, _ptr(wt), _ptr(grads), _ptr(dpooled),
+                               torch.get_num_threads())
+    return grads[:-1].view(1, 2, k, k), grads[-1:], dpooled
+
+
 class SpatialAttentionFunction(torch.autograd.Function):
     """CBAM's spatial attention in training: mask = sigmoid(conv_kxk([mean_c(x); max_c(x)]) + b), returns
     (x * mask, mask); the mask (N, 1, H, W), fp32, carries no gradient of its own (it is returned for the
@@ -233,19 +265,10 @@ class SpatialAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias):
-        lib, threads = library(), torch.get_num_threads()
         n, c, h, w = x.shape
-        k = weight.shape[-1]
-        r = k // 2
-        planes = n * 2 * (h + 2 * r) * (w + 2 * r)  # planar fp32, zero border (the convolution's padding),
-        pooled = torch.zeros(planes + 2 * r)  # and 2r floats of slack that sa_mask's last row reads past
-        idx = torch.empty(n, h, w, dtype=torch.int16)
-        lib.sa_pool(_ptr(x), n, h, w, c, k, _ptr(pooled), _ptr(idx), threads)
-        wt = weight.detach().float().contiguous()
-        mask = torch.empty(n, 1, h, w)
-        lib.sa_mask(_ptr(pooled), n, h, w, k, _ptr(wt), float(bias.detach()[0]), _ptr(mask), threads)
+        pooled, idx, wt, mask = _sa_mask(x, weight, bias)
         out = torch.empty_like(x, memory_format=torch.channels_last)
-        lib.sa_apply(_ptr(x), _ptr(mask), n * h * w, c, _ptr(out), threads)
+        library().sa_apply(_ptr(x), _ptr(mask), n * h * w, c, _ptr(out), torch.get_num_threads())
         ctx.save_for_backward(x, pooled, idx, mask, wt)
         ctx.mark_non_differentiable(mask)
         return out, mask
@@ -257,16 +280,44 @@ class SpatialAttentionFunction(torch.autograd.Function):
         lib, threads = library(), torch.get_num_threads()
         gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         n, c, h, w = x.shape
-        k = wt.shape[-1]
-        r = k // 2
         dlogits = torch.empty(n, h, w)
         lib.sa_grad_logits(_ptr(gout), _ptr(x), _ptr(mask), n * h * w, c, _ptr(dlogits), threads)
-        grads = torch.empty(2 * k * k + 1)  # d weight, d bias
-        dpooled = torch.empty(n, 2, h, w)
-        lib.sa_conv_backward(_ptr(pooled), _ptr(dlogits), n, h, w, k, _ptr(wt), _ptr(grads), _ptr(dpooled), threads)
+        gweight, gbias, dpooled = _sa_conv_backward(pooled, dlogits, wt)
         dx = torch.empty_like(x, memory_format=torch.channels_last)
         lib.sa_grad_input(_ptr(gout), _ptr(mask), _ptr(dpooled), _ptr(idx), n, h * w, c, _ptr(dx), threads)
-        return dx, grads[:-1].view(1, 2, k, k), grads[-1:]
+        return dx, gweight, gbias
+
+
+class SpatialAttentionPool2Function(torch.autograd.Function):
+    """max_pool2d(x * mask, 2) with sa's mask as in SpatialAttentionFunction, returns (pooled, mask): what
+    SpatialAttentionFunction followed by MaxPool2Function compute (same values, same gradients), without
+    the full-size product and its gradient in memory. x (N, C, H, W) bf16 channels_last, H and W >= 2."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        n, c, h, w = x.shape
+        pooled, idx, wt, mask = _sa_mask(x, weight, bias)
+        out = torch.empty(n, c, h // 2, w // 2, dtype=x.dtype, memory_format=torch.channels_last)
+        code = torch.empty(n, h // 2, w // 2, c, dtype=torch.uint8)
+        library().sa_apply_maxpool2(_ptr(x), _ptr(mask), n, h, w, c, _ptr(out), _ptr(code), torch.get_num_threads())
+        ctx.save_for_backward(x, pooled, idx, mask, wt, code)
+        ctx.mark_non_differentiable(mask)
+        return out, mask
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gout, _gmask):
+        x, pooled, idx, mask, wt, code = ctx.saved_tensors
+        lib, threads = library(), torch.get_num_threads()
+        gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        n, c, h, w = x.shape
+        dlogits = torch.empty(n, h, w)
+        lib.sa_maxpool2_grad_logits(_ptr(gout), _ptr(code), _ptr(x), _ptr(mask), n, h, w, c, _ptr(dlogits), threads)
+        gweight, gbias, dpooled = _sa_conv_backward(pooled, dlogits, wt)
+        dx = torch.empty_like(x, memory_format=torch.channels_last)
+        lib.sa_maxpool2_grad_input(_ptr(gout), _ptr(code), _ptr(mask), _ptr(dpooled), _ptr(idx), n, h, w, c,
+                                   _ptr(dx), threads)
+        return dx, gweight, gbias
 
 
 class MaxPool2Function(torch.autograd.Function):

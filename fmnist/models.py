@@ -18,8 +18,9 @@ on black), normalizes inside, and returns logits (N, num_classes). ``model.spati
 baseline has none and returns an empty list.
 
 Training on bf16 channels_last CPU tensors runs the element-wise layers (BatchNorm + ReLU, the gate, the
-attention, max-pooling) and the whole first layer (convolution of the one-channel image, BatchNorm, ReLU)
-as fused C kernels (fmnist/fused.py): the same function, fewer passes over memory.
+attention, max-pooling; in sa the attention's product and the max-pooling after it as one) and the whole
+first layer (convolution of the one-channel image, BatchNorm, ReLU) as fused C kernels (fmnist/fused.py):
+the same function, fewer passes over memory.
 """
 from __future__ import annotations
 
@@ -167,8 +168,21 @@ class SpatialAttention(nn.Module):
         nn.init.normal_(self.conv.weight, std=0.01)
         nn.init.zeros_(self.conv.bias)
 
+    def _fused(self, x: torch.Tensor) -> bool:  # bf16 channels_last training on the CPU, kernels built
+        return bool(self.training and fused.applies(x) and x.shape[1] < 2**15 and self.conv.kernel_size[0] % 2)
+
+    def fuses_pool(self, x: torch.Tensor) -> bool:
+        """True where forward_pool runs as one fused kernel (bf16 training, at least 2x2 pixels)."""
+        return self._fused(x) and x.shape[-1] >= 2 and x.shape[-2] >= 2
+
+    def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """max_pool2d(self(x), 2) as one kernel, without the full-size product; only where fuses_pool(x)."""
+        out, mask = fused.SpatialAttentionPool2Function.apply(x, self.conv.weight, self.conv.bias)
+        _record(lambda: mask[:, 0])
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W)
-        if self.training and fused.applies(x) and x.shape[1] < 2**15 and self.conv.kernel_size[0] % 2:
+        if self._fused(x):
             out, mask = fused.SpatialAttentionFunction.apply(x, self.conv.weight, self.conv.bias)
         else:
             pooled = ChannelPool.apply(x)  # (N, 2, H, W): [mean_c(x); max_c(x)]
@@ -237,8 +251,12 @@ class FashionCNN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) in [0, 1]
         x = (x - self.mean) / self.std
         for stage in self.stages:
-            x = stage(x)
+            x = self.run_stage(stage, x)
         return x  # (N, C, 3, 3)
+
+    def run_stage(self, stage: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        """One stage, (first layer, second layer, max-pooling); a subclass may fuse its parts."""
+        return stage(x)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(x.mean((2, 3), keepdim=True))
@@ -278,6 +296,14 @@ class SpatialAttentionCNN(FashionCNN):
 
     def second_layer(self, channels: int) -> nn.Module:
         return nn.Sequential(conv_bn_relu(channels, channels), SpatialAttention())
+
+    def run_stage(self, stage: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        # in bf16 training the attention's product and the max-pooling after it are one kernel
+        first, (conv, attention), pool = stage
+        x = conv(first(x))
+        if isinstance(pool, MaxPool2x2) and attention.fuses_pool(x):
+            return attention.forward_pool(x)
+        return pool(attention(x))
 
 
 @register_model("gated")

@@ -126,11 +126,18 @@ def test_gated_residual_matches_reference():
     assert rel(running[1], 0.9 + 0.1 * cv.double().var((0, 2, 3))) < 1e-4
 
 
+ATTENTION_SHAPES = [(16, 32, 28, 28), (5, 48, 7, 7), (3, 40, 6, 5)]
+
+
 @needs_kernels
-@pytest.mark.parametrize("shape", [(16, 32, 28, 28), (5, 48, 7, 7)])
+@pytest.mark.parametrize("shape", ATTENTION_SHAPES)
 def test_spatial_attention_matches_reference(shape):
-    """Fused attention (pooling, product and their gradients in C; the 7x7 convolution in PyTorch) is at
-    least as close to fp64 as eager bf16 under autocast is."""
+    """Fused attention (pooling, the 7x7 convolution, product and their gradients in C) is at least as
+    close to fp64 as eager bf16 under autocast is."""
+    check_attention(shape)
+
+
+def check_attention(shape):
     torch.manual_seed(0)
     sa = SpatialAttention()
     sa.conv.weight.data.normal_(0, 0.3)  # a mask that varies, not the neutral start
@@ -210,6 +217,65 @@ def test_max_pool_equals_eager_exactly(shape):
     assert torch.equal(a.grad, b.grad)
 
 
+POOL_SHAPES = [(16, 32, 28, 28), (4, 48, 7, 7), (2, 16, 5, 6), (3, 16, 2, 3), (2, 20, 4, 4)]
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", POOL_SHAPES)
+def test_attention_and_pooling_fused_equal_the_two_kernels_exactly(shape):
+    """sa's attention and the max-pooling after it as one kernel: output, map and every gradient bit for
+    bit those of SpatialAttentionFunction then MaxPool2Function (odd sizes: the dropped last row and
+    column still get the gradient of the attention's mean and max), ties and a NaN included."""
+    check_attention_pool(shape)
+
+
+def check_attention_pool(shape):
+    torch.manual_seed(0)
+    sa = SpatialAttention()
+    sa.conv.weight.data.normal_(0, 0.3)
+    sa.conv.bias.data.normal_()
+    n, c, h, w = shape
+    x = cl_bf16(torch.randn(shape))
+    x[:, :, 0, 0] = x[:, :, 0, 1]  # ties in the pooling windows (before the mask: the products may differ)
+    x[0, 1, 1, 1] = float("nan")
+    x[1, :, -1, :] = x[1, :, -1, :].abs() + 3  # big values in a row the pooling drops when h is odd
+    g = cl_bf16(torch.randn(n, c, h // 2, w // 2))
+
+    def run(one_kernel):
+        m = copy.deepcopy(sa)
+        xx = x.clone().requires_grad_()
+        with recording_maps() as maps:
+            y = m.forward_pool(xx) if one_kernel else MaxPool2x2()(m(xx))
+        y.backward(g)
+        return [y, xx.grad, m.conv.weight.grad, m.conv.bias.grad, maps[0]]
+
+    assert sa.fuses_pool(x)
+    got, want = run(True), run(False)
+    assert got[0].shape == (n, c, h // 2, w // 2) and got[0].is_contiguous(memory_format=torch.channels_last)
+    for name, a, b in zip(["output", "x", "weight", "bias", "map"], got, want):
+        assert torch.equal(a.nan_to_num(), b.nan_to_num()) and torch.equal(a.isnan(), b.isnan()), name
+    assert got[1].isfinite().any() and (got[1][:, :, : 2 * (h // 2), : 2 * (w // 2)] != 0).any()
+
+
+@needs_kernels
+def test_sa_fuses_attention_and_pooling_in_bf16_training_only(monkeypatch):
+    calls = []
+    real = fused.SpatialAttentionPool2Function.apply
+    monkeypatch.setattr(fused.SpatialAttentionPool2Function, "apply", lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(0)
+    model = create_model("sa").to(memory_format=torch.channels_last)
+    x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with recording_maps() as maps:
+            model(x)
+    assert calls == [1, 1, 1] and [tuple(m.shape) for m in maps] == [(4, 28, 28), (4, 14, 14), (4, 7, 7)]
+    model(x)  # fp32 training: eager
+    model.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x)  # evaluation: eager
+    assert calls == [1, 1, 1]
+
+
 STEM_SHAPES = [(64, 32, 28, 28), (64, 64, 28, 28), (3, 24, 5, 7), (2, 16, 1, 1)]
 
 
@@ -225,8 +291,9 @@ def test_stem_matches_reference(shape):
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not shutil.which("gcc"),
                     reason="an x86-64 gcc build")
-def test_stem_without_avx512_matches_reference(monkeypatch, tmp_path):
-    """The portable C (what a CPU without AVX-512 runs): fused.c built for x86-64-v3 (AVX2)."""
+def test_portable_c_without_avx512_matches_reference(monkeypatch, tmp_path):
+    """The portable C (what a CPU without AVX-512 runs): fused.c built for x86-64-v3 (AVX2), for the
+    kernels that have AVX-512 intrinsics: the stem, the attention's channel reductions, its pooling."""
     monkeypatch.setenv("FMNIST_CACHE", str(tmp_path))
     monkeypatch.setattr(fused, "FLAGS", [f for f in fused.FLAGS if not f.startswith(("-march", "-mprefer"))]
                         + ["-march=x86-64-v3"])
@@ -235,6 +302,10 @@ def test_stem_without_avx512_matches_reference(monkeypatch, tmp_path):
     assert fused.library() is not None, fused.build_error
     for shape in STEM_SHAPES:
         check_stem(shape)
+    for shape in ATTENTION_SHAPES:
+        check_attention(shape)
+    for shape in POOL_SHAPES:
+        check_attention_pool(shape)
 
 
 def check_stem(shape):
