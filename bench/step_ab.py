@@ -26,6 +26,11 @@ sa's attention and the max-pooling after it as one kernel (fused.SpatialAttentio
 the two kernels one after the other, sa only, in one process, alternating:
 
     python bench/step_ab.py --sa-pool [--widths 64,128,256]
+
+gated's 1x1 gate as matrix products inside the fused function (fused.GatedGateFunction) against oneDNN's
+1x1 convolution before it, gated only, in one process, alternating:
+
+    python bench/step_ab.py --gate [--widths 64,128,256]
 """
 from __future__ import annotations
 
@@ -48,6 +53,8 @@ def main() -> None:
     p.add_argument("--flat", action="store_true", help="AdamW on one flat buffer vs on separate tensors, alternating")
     p.add_argument("--sa-pool", action="store_true",
                    help="sa: attention + max-pooling as one kernel vs two, alternating")
+    p.add_argument("--gate", action="store_true",
+                   help="gated: the 1x1 gate as matrix products inside the fused function vs oneDNN's, alternating")
     p.add_argument("--blocks", type=int, default=6)
     p.add_argument("--widths", default="32,64,128", help="channels per stage, e.g. 64,128,256")
     a = p.parse_args()
@@ -62,7 +69,7 @@ def main() -> None:
         fused.keep_freed_memory()  # as fmnist.fit does on the CPU
     except ImportError:
         fused = None
-    if (a.kernels or a.stem or a.sa_pool) and (fused is None or fused.library() is None):
+    if (a.kernels or a.stem or a.sa_pool or a.gate) and (fused is None or fused.library() is None):
         sys.exit(f"no fused kernels here: {getattr(fused, 'build_error', 'fmnist.fused missing')}")
 
     widths = tuple(int(v) for v in a.widths.split(","))
@@ -123,21 +130,23 @@ def main() -> None:
         print(f"{arch} {a.widths}: {x} {e:.0f} img/s, {y} {f:.0f} img/s ({f / e - 1:+.1%}); "
               f"blocks {[round(v) for v in rx]}, {[round(v) for v in ry]}", flush=True)
 
-    if not (a.flat or a.stem or a.kernels or a.sa_pool):
+    if not (a.flat or a.stem or a.kernels or a.sa_pool or a.gate):
         print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
                                        for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")
         return
     lib, real_stem = (fused.library(), getattr(fused, "stem_applies", None)) if fused else (None, None)
-    if a.sa_pool:
+    if a.sa_pool or a.gate:  # one architecture, a switch in the package turned off on one side
         from fmnist.models import SpatialAttention
-        one_kernel = SpatialAttention.fuses_pool
+        arch, owner, switch, (off, on) = (("sa", SpatialAttention, "fuses_pool", ("two kernels", "one kernel"))
+                                          if a.sa_pool else ("gated", fused, "gate_applies", ("oneDNN gate", "gate inside")))
+        real = getattr(owner, switch)
 
-        def use_one_kernel(side):
-            SpatialAttention.fuses_pool = one_kernel if side == "one kernel" else (lambda *args: False)
+        def turn(side):
+            setattr(owner, switch, real if side == on else (lambda *args: False))
         try:
-            alternate("sa", {"two kernels": make_step("sa"), "one kernel": make_step("sa")}, use_one_kernel)
+            alternate(arch, {off: make_step(arch), on: make_step(arch)}, turn)
         finally:
-            SpatialAttention.fuses_pool = one_kernel
+            setattr(owner, switch, real)
         return
     for arch in list_models():
         if a.flat:

@@ -290,18 +290,22 @@ static inline void gated_grad_row(const uint16_t *restrict hr, const uint16_t *r
                                   const uint16_t *restrict sr, const uint16_t *restrict gr, int64_t c,
                                   const float *restrict mean, const float *restrict scale,
                                   const float *restrict shift, const float *restrict p, const float *restrict q,
-                                  uint16_t *restrict dxr, uint16_t *restrict dcr, uint16_t *restrict dar) {
+                                  uint16_t *restrict dxr, uint16_t *restrict dcr, uint16_t *restrict dar,
+                                  float *restrict da_sum) {
     for (int64_t j = 0; j < c; j++) {
         float cval = bf2f(cr[j]), sg = bf2f(sr[j]);
         float gz = bf2f(hr[j]) > 0.f ? bf2f(gr[j]) : 0.f;
         dxr[j] = f2bf(gz);
         dcr[j] = f2bf(gz * sg * scale[j] + (cval - mean[j]) * p[j] + q[j]);
-        dar[j] = f2bf(gz * (cval * scale[j] + shift[j]) * sg * (1.f - sg));
+        uint16_t da = f2bf(gz * (cval * scale[j] + shift[j]) * sg * (1.f - sg));
+        dar[j] = da;
+        da_sum[j] += bf2f(da);
     }
 }
 
-/* Backward from the forward's h, cv, sg and stats. grads: 2*c floats, d weight and d bias of the
- * BatchNorm; dx (the residual path's share only: the convolutions add theirs), dcv, da: (m, c) bf16. */
+/* Backward from the forward's h, cv, sg and stats. grads: 3*c floats, d weight and d bias of the
+ * BatchNorm, then the sum over rows of da (the gate convolution's bias gradient); dx (the residual path's
+ * share only: the convolutions add theirs), dcv, da: (m, c) bf16. */
 void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t *sg, const uint16_t *gh,
                           int64_t m, int64_t c, const float *stats, float *grads, uint16_t *dx, uint16_t *dcv,
                           uint16_t *da, int nthreads) {
@@ -327,15 +331,19 @@ void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t 
     float *p = malloc(sizeof(float) * 2 * c), *q = p + c;
     sum_partials(part, nchunks, c, sum_g, sum_gx);
     bn_backward_coefficients(stats, m, c, sum_g, sum_gx, grads, p, q);
-    free(sum_g);
-    free(part);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
+        float *restrict s = part + 2 * c * k;
+        for (int64_t j = 0; j < c; j++) s[j] = s[c + j] = 0.f;
         int64_t end = chunk_end(k, m);
         for (int64_t i = k * CHUNK; i < end; i++)
             gated_grad_row(h + i * c, cv + i * c, sg + i * c, gh + i * c, c, mean, scale, shift, p, q, dx + i * c,
-                           dcv + i * c, da + i * c);
+                           dcv + i * c, da + i * c, s);
     }
+    sum_partials(part, nchunks, c, sum_g, sum_gx);
+    for (int64_t j = 0; j < c; j++) grads[2 * c + j] = (float)sum_g[j];
+    free(sum_g);
+    free(part);
     free(p);
 }
 
