@@ -31,6 +31,11 @@ gated's 1x1 gate as matrix products inside the fused function (fused.GatedGateFu
 1x1 convolution before it, gated only, in one process, alternating:
 
     python bench/step_ab.py --gate [--widths 64,128,256]
+
+gated's block and the max-pooling after it as one kernel (fused.GatedGatePool2Function) against the two
+one after the other (the gate inside on both sides), alternating:
+
+    python bench/step_ab.py --gated-pool [--widths 64,128,256]
 """
 from __future__ import annotations
 
@@ -55,6 +60,8 @@ def main() -> None:
                    help="sa: attention + max-pooling as one kernel vs two, alternating")
     p.add_argument("--gate", action="store_true",
                    help="gated: the 1x1 gate as matrix products inside the fused function vs oneDNN's, alternating")
+    p.add_argument("--gated-pool", action="store_true",
+                   help="gated: its block and the max-pooling after it as one kernel vs two, alternating")
     p.add_argument("--blocks", type=int, default=6)
     p.add_argument("--widths", default="32,64,128", help="channels per stage, e.g. 64,128,256")
     a = p.parse_args()
@@ -69,7 +76,7 @@ def main() -> None:
         fused.keep_freed_memory()  # as fmnist.fit does on the CPU
     except ImportError:
         fused = None
-    if (a.kernels or a.stem or a.sa_pool or a.gate) and (fused is None or fused.library() is None):
+    if (a.kernels or a.stem or a.sa_pool or a.gate or a.gated_pool) and (fused is None or fused.library() is None):
         sys.exit(f"no fused kernels here: {getattr(fused, 'build_error', 'fmnist.fused missing')}")
 
     widths = tuple(int(v) for v in a.widths.split(","))
@@ -130,19 +137,24 @@ def main() -> None:
         print(f"{arch} {a.widths}: {x} {e:.0f} img/s, {y} {f:.0f} img/s ({f / e - 1:+.1%}); "
               f"blocks {[round(v) for v in rx]}, {[round(v) for v in ry]}", flush=True)
 
-    if not (a.flat or a.stem or a.kernels or a.sa_pool or a.gate):
+    if not (a.flat or a.stem or a.kernels or a.sa_pool or a.gate or a.gated_pool):
         print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
                                        for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")
         return
     lib, real_stem = (fused.library(), getattr(fused, "stem_applies", None)) if fused else (None, None)
-    if a.sa_pool or a.gate:  # one architecture, a switch in the package turned off on one side
-        from fmnist.models import SpatialAttention
-        arch, owner, switch, (off, on) = (("sa", SpatialAttention, "fuses_pool", ("two kernels", "one kernel"))
-                                          if a.sa_pool else ("gated", fused, "gate_applies", ("oneDNN gate", "gate inside")))
+    switched = [name for name in ("sa_pool", "gate", "gated_pool") if getattr(a, name)]
+    if switched:  # one architecture, a switch in the package turned off on one side
+        from fmnist.models import FashionCNN, GatedCNN, SpatialAttention
+        arch, owner, switch, off_value, (off, on) = {
+            "sa_pool": ("sa", SpatialAttention, "fuses_pool", lambda *args: False, ("two kernels", "one kernel")),
+            "gate": ("gated", fused, "gate_applies", lambda *args: False, ("oneDNN gate", "gate inside")),
+            "gated_pool": ("gated", GatedCNN, "run_stage", FashionCNN.run_stage,
+                           ("block, then pooling", "block and pooling as one")),
+        }[switched[0]]
         real = getattr(owner, switch)
 
         def turn(side):
-            setattr(owner, switch, real if side == on else (lambda *args: False))
+            setattr(owner, switch, real if side == on else off_value)
         try:
             alternate(arch, {off: make_step(arch), on: make_step(arch)}, turn)
         finally:

@@ -280,6 +280,29 @@ static inline __m512 sigmoid16(__m512 a) {
 }
 #endif
 
+/* One row of the forward: h = ReLU(x + BN(cv) * sg) and sg = sigmoid(a), bf16. */
+static inline void gated_row(const uint16_t *restrict xr, const uint16_t *restrict cr, const uint16_t *restrict ar,
+                             int64_t c, const float *restrict scale, const float *restrict shift,
+                             uint16_t *restrict out, uint16_t *restrict sout) {
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    for (; j + 16 <= c; j += 16) { /* the loop below in intrinsics: bf16 conversions in one instruction */
+        __m256i s16 = bf16x16(sigmoid16(load_bf16x16(ar + j)));
+        __m512 sv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(s16), 16));
+        __m512 bnv = _mm512_fmadd_ps(load_bf16x16(cr + j), _mm512_loadu_ps(scale + j), _mm512_loadu_ps(shift + j));
+        __m512 v = _mm512_add_ps(load_bf16x16(xr + j), _mm512_mul_ps(bnv, sv));
+        _mm256_storeu_si256((__m256i *)(out + j), bf16x16(_mm512_max_ps(v, _mm512_setzero_ps())));
+        _mm256_storeu_si256((__m256i *)(sout + j), s16);
+    }
+#endif
+    for (; j < c; j++) {
+        uint16_t s16 = f2bf(sigmoid(bf2f(ar[j])));
+        float v = bf2f(xr[j]) + (bf2f(cr[j]) * scale[j] + shift[j]) * bf2f(s16);
+        out[j] = f2bf(v < 0.f ? 0.f : v);
+        sout[j] = s16;
+    }
+}
+
 /* Forward: h = ReLU(x + BN(cv) * sg), sg = sigmoid(a) also written out (the backward's input, as in
  * eager PyTorch, whose sigmoid backward reads the sigmoid's output). */
 void gated_train_forward(const uint16_t *x, const uint16_t *cv, const uint16_t *a, int64_t m, int64_t c,
@@ -292,47 +315,191 @@ void gated_train_forward(const uint16_t *x, const uint16_t *cv, const uint16_t *
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
         int64_t end = chunk_end(k, m);
-        for (int64_t i = k * CHUNK; i < end; i++) {
-            const uint16_t *restrict xr = x + i * c, *restrict cr = cv + i * c, *restrict ar = a + i * c;
-            uint16_t *restrict out = h + i * c, *restrict sout = sg + i * c;
-            int64_t j = 0;
-#if defined(__AVX512F__)
-            for (; j + 16 <= c; j += 16) { /* the loop below in intrinsics: bf16 conversions in one instruction */
-                __m256i s16 = bf16x16(sigmoid16(load_bf16x16(ar + j)));
-                __m512 sv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(s16), 16));
-                __m512 bnv = _mm512_fmadd_ps(load_bf16x16(cr + j), _mm512_loadu_ps(scale + j), _mm512_loadu_ps(shift + j));
-                __m512 v = _mm512_add_ps(load_bf16x16(xr + j), _mm512_mul_ps(bnv, sv));
-                _mm256_storeu_si256((__m256i *)(out + j), bf16x16(_mm512_max_ps(v, _mm512_setzero_ps())));
-                _mm256_storeu_si256((__m256i *)(sout + j), s16);
-            }
-#endif
-            for (; j < c; j++) {
-                uint16_t s16 = f2bf(sigmoid(bf2f(ar[j])));
-                float v = bf2f(xr[j]) + (bf2f(cr[j]) * scale[j] + shift[j]) * bf2f(s16);
-                out[j] = f2bf(v < 0.f ? 0.f : v);
-                sout[j] = s16;
-            }
-        }
+        for (int64_t i = k * CHUNK; i < end; i++)
+            gated_row(x + i * c, cv + i * c, a + i * c, c, scale, shift, h + i * c, sg + i * c);
     }
 }
 
-/* One row of the gated backward's second pass (a function of its own so that every pointer is restrict
- * and the compiler vectorizes it). */
-static inline void gated_grad_row(const uint16_t *restrict hr, const uint16_t *restrict cr,
-                                  const uint16_t *restrict sr, const uint16_t *restrict gr, int64_t c,
-                                  const float *restrict mean, const float *restrict scale,
-                                  const float *restrict shift, const float *restrict p, const float *restrict q,
-                                  uint16_t *restrict dxr, uint16_t *restrict dcr, uint16_t *restrict dar,
-                                  float *restrict da_sum) {
+/* The max of four rows per channel and which held it, as maxpool2_forward (the first of a tie, NaN wins). */
+static inline void max4(const uint16_t *restrict p00, const uint16_t *restrict p01, const uint16_t *restrict p10,
+                        const uint16_t *restrict p11, int64_t c, uint16_t *restrict o, uint8_t *restrict k) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        float best = bf2f(p00[ch]);
+        uint8_t at = 0;
+        float v = bf2f(p01[ch]);
+        if (v > best || v != v) { best = v; at = 1; }
+        v = bf2f(p10[ch]);
+        if (v > best || v != v) { best = v; at = 2; }
+        v = bf2f(p11[ch]);
+        if (v > best || v != v) { best = v; at = 3; }
+        o[ch] = f2bf(best);
+        k[ch] = at;
+    }
+}
+
+/* gated_train_forward followed by 2x2 max-pooling (x, cv, a: (n, hh, ww, c)), without writing h: each
+ * window's four rows of h are made in a small buffer and pooled into out (n, hh/2, ww/2, c) and code
+ * (as maxpool2_forward's). sg is written for every pixel (the backward reads it). */
+void gated_maxpool2_forward(const uint16_t *x, const uint16_t *cv, const uint16_t *a, int64_t n, int64_t hh,
+                            int64_t ww, int64_t c, const float *weight, const float *bias, double eps,
+                            double momentum, float *running_mean, float *running_var, float *stats, uint16_t *out,
+                            uint8_t *code, uint16_t *sg, int nthreads) {
+    bn_prepare(cv, n * hh * ww, c, weight, bias, eps, momentum, running_mean, running_var, stats, nthreads);
+    const float *scale = stats + 2 * c, *shift = stats + 3 * c;
+    int64_t ho = hh / 2, wo = ww / 2;
+#pragma omp parallel num_threads(nthreads)
+    {
+        uint16_t *buf = malloc(sizeof(uint16_t) * 4 * c); /* the heap: c may be large, OpenMP stacks are small */
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < n * ho; r++) {
+            int64_t b = r / ho, i = r % ho;
+            for (int64_t j = 0; j < wo; j++) {
+                int64_t p = (b * hh + 2 * i) * ww + 2 * j;
+                const int64_t px[4] = {p, p + 1, p + ww, p + ww + 1};
+                for (int q = 0; q < 4; q++)
+                    gated_row(x + px[q] * c, cv + px[q] * c, a + px[q] * c, c, scale, shift, buf + q * c,
+                              sg + px[q] * c);
+                int64_t o = ((b * ho + i) * wo + j) * c;
+                max4(buf, buf + c, buf + 2 * c, buf + 3 * c, c, out + o, code + o);
+            }
+            /* the odd last column and row that the pooling drops: sg only */
+            for (int64_t y = 2 * i; ww % 2 && y < 2 * i + 2; y++) {
+                int64_t p = (b * hh + y) * ww + ww - 1;
+                gated_row(x + p * c, cv + p * c, a + p * c, c, scale, shift, buf, sg + p * c);
+            }
+            for (int64_t xx = 0; hh % 2 && i == ho - 1 && xx < ww; xx++) {
+                int64_t p = (b * hh + hh - 1) * ww + xx;
+                gated_row(x + p * c, cv + p * c, a + p * c, c, scale, shift, buf, sg + p * c);
+            }
+        }
+        free(buf);
+    }
+}
+
+/* Where the backward's gz (the gradient at h where the ReLU passed, else 0) comes from: h and its
+ * gradient gh (gated_train_backward), or, after fused pooling (gated_maxpool2_backward), x (h recomputed
+ * with the forward's arithmetic) and the pooled gradient gp with the pooling's code. */
+typedef struct {
+    const uint16_t *h, *gh;                  /* unpooled */
+    const uint16_t *x, *gp;                  /* pooled: gp NULL when unpooled */
+    const uint8_t *code;
+    int64_t hh, ww;                          /* the unpooled height and width */
+    const float *scale, *shift;
+} gz_source;
+
+/* gz for pixel row i (cv and sg rows cr, sr) into gz (c floats). */
+static inline void gated_gz_row(const gz_source *src, int64_t i, const uint16_t *restrict cr,
+                                const uint16_t *restrict sr, int64_t c, float *restrict gz) {
+    if (!src->gp) {
+        const uint16_t *restrict hr = src->h + i * c, *restrict gr = src->gh + i * c;
+        for (int64_t j = 0; j < c; j++) gz[j] = bf2f(hr[j]) > 0.f ? bf2f(gr[j]) : 0.f;
+        return;
+    }
+    int64_t hh = src->hh, ww = src->ww, ho = hh / 2, wo = ww / 2;
+    int64_t b = i / (hh * ww), y = (i / ww) % hh, xx = i % ww;
+    if (y / 2 >= ho || xx / 2 >= wo) { /* dropped by the pooling: no gradient */
+        for (int64_t j = 0; j < c; j++) gz[j] = 0.f;
+        return;
+    }
+    int64_t o = ((b * ho + y / 2) * wo + xx / 2) * c;
+    const uint16_t *restrict g = src->gp + o, *restrict xr = src->x + i * c;
+    const uint8_t *restrict k = src->code + o;
+    const float *restrict scale = src->scale, *restrict shift = src->shift;
+    int q = (int)(2 * (y % 2) + xx % 2);
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    for (; j + 16 <= c; j += 16) { /* h as gated_row makes it, bit for bit */
+        __m512 sv = load_bf16x16(sr + j);
+        __m512 bnv = _mm512_fmadd_ps(load_bf16x16(cr + j), _mm512_loadu_ps(scale + j), _mm512_loadu_ps(shift + j));
+        __m512 v = _mm512_add_ps(load_bf16x16(xr + j), _mm512_mul_ps(bnv, sv));
+        __m256i h16 = bf16x16(_mm512_max_ps(v, _mm512_setzero_ps()));
+        __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h16), 16));
+        __m512i kv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(k + j)));
+        __mmask16 pass = _mm512_cmpeq_epi32_mask(kv, _mm512_set1_epi32(q)) &
+                         _mm512_cmp_ps_mask(hv, _mm512_setzero_ps(), _CMP_GT_OQ);
+        _mm512_storeu_ps(gz + j, _mm512_maskz_mov_ps(pass, load_bf16x16(g + j)));
+    }
+#endif
+    for (; j < c; j++) {
+        float v = bf2f(xr[j]) + (bf2f(cr[j]) * scale[j] + shift[j]) * bf2f(sr[j]);
+        float hv = bf2f(f2bf(v < 0.f ? 0.f : v));
+        gz[j] = k[j] == q && hv > 0.f ? bf2f(g[j]) : 0.f;
+    }
+}
+
+/* One row of the backward's second pass (a function of its own so that every pointer is restrict and
+ * the compiler vectorizes it). */
+static inline void gated_grad_row(const float *restrict gz, const uint16_t *restrict cr,
+                                  const uint16_t *restrict sr, int64_t c, const float *restrict mean,
+                                  const float *restrict scale, const float *restrict shift, const float *restrict p,
+                                  const float *restrict q, uint16_t *restrict dxr, uint16_t *restrict dcr,
+                                  uint16_t *restrict dar, float *restrict da_sum) {
     for (int64_t j = 0; j < c; j++) {
         float cval = bf2f(cr[j]), sg = bf2f(sr[j]);
-        float gz = bf2f(hr[j]) > 0.f ? bf2f(gr[j]) : 0.f;
-        dxr[j] = f2bf(gz);
-        dcr[j] = f2bf(gz * sg * scale[j] + (cval - mean[j]) * p[j] + q[j]);
-        uint16_t da = f2bf(gz * (cval * scale[j] + shift[j]) * sg * (1.f - sg));
+        dxr[j] = f2bf(gz[j]);
+        dcr[j] = f2bf(gz[j] * sg * scale[j] + (cval - mean[j]) * p[j] + q[j]);
+        uint16_t da = f2bf(gz[j] * (cval * scale[j] + shift[j]) * sg * (1.f - sg));
         dar[j] = da;
         da_sum[j] += bf2f(da);
     }
+}
+
+static inline void gated_sums_row(const float *restrict gz, const uint16_t *restrict cr, const uint16_t *restrict sr,
+                                  int64_t c, const float *restrict mean, float *restrict s, float *restrict sx) {
+    for (int64_t j = 0; j < c; j++) {
+        float gb = gz[j] * bf2f(sr[j]); /* gradient at BN's output */
+        s[j] += gb;
+        sx[j] += gb * (bf2f(cr[j]) - mean[j]);
+    }
+}
+
+/* The backward's two passes over m pixel rows, gz from src. */
+static void gated_backward(const gz_source *src, const uint16_t *cv, const uint16_t *sg, int64_t m, int64_t c,
+                           const float *stats, float *grads, uint16_t *dx, uint16_t *dcv, uint16_t *da,
+                           int nthreads) {
+    const float *mean = stats, *scale = stats + 2 * c, *shift = stats + 3 * c;
+    int64_t nchunks = nchunks_of(m);
+    float *part = malloc(sizeof(float) * 2 * c * nchunks);
+#pragma omp parallel num_threads(nthreads)
+    {
+        float *gz = malloc(sizeof(float) * c);
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < nchunks; k++) {
+            float *restrict s = part + 2 * c * k, *restrict sx = s + c;
+            for (int64_t j = 0; j < c; j++) s[j] = sx[j] = 0.f;
+            int64_t end = chunk_end(k, m);
+            for (int64_t i = k * CHUNK; i < end; i++) {
+                gated_gz_row(src, i, cv + i * c, sg + i * c, c, gz);
+                gated_sums_row(gz, cv + i * c, sg + i * c, c, mean, s, sx);
+            }
+        }
+        free(gz);
+    }
+    double *sum_g = malloc(sizeof(double) * 2 * c), *sum_gx = sum_g + c;
+    float *p = malloc(sizeof(float) * 2 * c), *q = p + c;
+    sum_partials(part, nchunks, c, sum_g, sum_gx);
+    bn_backward_coefficients(stats, m, c, sum_g, sum_gx, grads, p, q);
+#pragma omp parallel num_threads(nthreads)
+    {
+        float *gz = malloc(sizeof(float) * c);
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < nchunks; k++) {
+            float *restrict s = part + 2 * c * k;
+            for (int64_t j = 0; j < c; j++) s[j] = s[c + j] = 0.f;
+            int64_t end = chunk_end(k, m);
+            for (int64_t i = k * CHUNK; i < end; i++) {
+                gated_gz_row(src, i, cv + i * c, sg + i * c, c, gz);
+                gated_grad_row(gz, cv + i * c, sg + i * c, c, mean, scale, shift, p, q, dx + i * c, dcv + i * c,
+                               da + i * c, s);
+            }
+        }
+        free(gz);
+    }
+    sum_partials(part, nchunks, c, sum_g, sum_gx);
+    for (int64_t j = 0; j < c; j++) grads[2 * c + j] = (float)sum_g[j];
+    free(sum_g);
+    free(part);
+    free(p);
 }
 
 /* Backward from the forward's h, cv, sg and stats. grads: 3*c floats, d weight and d bias of the
@@ -341,42 +508,19 @@ static inline void gated_grad_row(const uint16_t *restrict hr, const uint16_t *r
 void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t *sg, const uint16_t *gh,
                           int64_t m, int64_t c, const float *stats, float *grads, uint16_t *dx, uint16_t *dcv,
                           uint16_t *da, int nthreads) {
-    const float *mean = stats, *scale = stats + 2 * c, *shift = stats + 3 * c;
-    int64_t nchunks = nchunks_of(m);
-    float *part = malloc(sizeof(float) * 2 * c * nchunks);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t k = 0; k < nchunks; k++) {
-        float *restrict s = part + 2 * c * k, *restrict sx = s + c;
-        for (int64_t j = 0; j < c; j++) s[j] = sx[j] = 0.f;
-        int64_t end = chunk_end(k, m);
-        for (int64_t i = k * CHUNK; i < end; i++) {
-            const uint16_t *restrict hr = h + i * c, *restrict cr = cv + i * c, *restrict sr = sg + i * c,
-                                     *restrict gr = gh + i * c;
-            for (int64_t j = 0; j < c; j++) {
-                float gb = bf2f(hr[j]) > 0.f ? bf2f(gr[j]) * bf2f(sr[j]) : 0.f; /* gradient at BN's output */
-                s[j] += gb;
-                sx[j] += gb * (bf2f(cr[j]) - mean[j]);
-            }
-        }
-    }
-    double *sum_g = malloc(sizeof(double) * 2 * c), *sum_gx = sum_g + c;
-    float *p = malloc(sizeof(float) * 2 * c), *q = p + c;
-    sum_partials(part, nchunks, c, sum_g, sum_gx);
-    bn_backward_coefficients(stats, m, c, sum_g, sum_gx, grads, p, q);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t k = 0; k < nchunks; k++) {
-        float *restrict s = part + 2 * c * k;
-        for (int64_t j = 0; j < c; j++) s[j] = s[c + j] = 0.f;
-        int64_t end = chunk_end(k, m);
-        for (int64_t i = k * CHUNK; i < end; i++)
-            gated_grad_row(h + i * c, cv + i * c, sg + i * c, gh + i * c, c, mean, scale, shift, p, q, dx + i * c,
-                           dcv + i * c, da + i * c, s);
-    }
-    sum_partials(part, nchunks, c, sum_g, sum_gx);
-    for (int64_t j = 0; j < c; j++) grads[2 * c + j] = (float)sum_g[j];
-    free(sum_g);
-    free(part);
-    free(p);
+    gz_source src = {.h = h, .gh = gh};
+    gated_backward(&src, cv, sg, m, c, stats, grads, dx, dcv, da, nthreads);
+}
+
+/* Backward of gated_maxpool2_forward from gp, the gradient at the pooled output, and its code: h is
+ * recomputed from x, cv, sg and stats where gated_train_backward reads it, the gradient at h rebuilt
+ * from gp where it reads gh; the rest as gated_train_backward. */
+void gated_maxpool2_backward(const uint16_t *x, const uint16_t *cv, const uint16_t *sg, const uint16_t *gp,
+                             const uint8_t *code, int64_t n, int64_t hh, int64_t ww, int64_t c, const float *stats,
+                             float *grads, uint16_t *dx, uint16_t *dcv, uint16_t *da, int nthreads) {
+    gz_source src = {.x = x, .gp = gp, .code = code, .hh = hh, .ww = ww, .scale = stats + 2 * c,
+                     .shift = stats + 3 * c};
+    gated_backward(&src, cv, sg, n * hh * ww, c, stats, grads, dx, dcv, da, nthreads);
 }
 
 /* ---- CBAM spatial attention: out = x * sigmoid(conv_kxk([mean_c(x); max_c(x)]) + b) ----
@@ -775,18 +919,7 @@ void maxpool2_forward(const uint16_t *x, int64_t n, int64_t h, int64_t w, int64_
             const uint16_t *restrict p01 = p00 + c, *restrict p10 = p00 + w * c, *restrict p11 = p10 + c;
             uint16_t *restrict o = out + ((b * ho + i) * wo + j) * c;
             uint8_t *restrict k = code + ((b * ho + i) * wo + j) * c;
-            for (int64_t ch = 0; ch < c; ch++) {
-                float best = bf2f(p00[ch]);
-                uint8_t at = 0;
-                float v = bf2f(p01[ch]);
-                if (v > best || v != v) { best = v; at = 1; }
-                v = bf2f(p10[ch]);
-                if (v > best || v != v) { best = v; at = 2; }
-                v = bf2f(p11[ch]);
-                if (v > best || v != v) { best = v; at = 3; }
-                o[ch] = f2bf(best);
-                k[ch] = at;
-            }
+            max4(p00, p01, p10, p11, c, o, k);
         }
     }
 }

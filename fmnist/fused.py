@@ -8,6 +8,7 @@ same arithmetic in fewer passes:
 * ``GatedResidualFunction``: gated's ReLU(x + BN(conv) * sigmoid(gate)) (models.GatedConv);
 * ``GatedGateFunction``: the same with its 1x1 gate convolution inside, as matrix products on the
   channels_last rows, its gradient added onto the residual's in place (models.GatedConv);
+  ``GatedGatePool2Function`` with the 2x2 max-pooling after it too (models.GatedCNN);
 * ``SpatialAttentionFunction``: sa's channel pooling, its small convolution and x * mask;
 * ``MaxPool2Function``: 2x2 max-pooling with one-byte indices (models.MaxPool2x2);
 * ``SpatialAttentionPool2Function``: sa's attention and the 2x2 max-pooling that ends its stages, as one:
@@ -115,6 +116,8 @@ def _build() -> ctypes.CDLL:
     lib.bn_relu_train_backward.argtypes = [p, p, i64, i64, p, p, p, i32]
     lib.gated_train_forward.argtypes = [p, p, p, i64, i64, p, p, f64, f64, p, p, p, p, p, i32]
     lib.gated_train_backward.argtypes = [p, p, p, p, i64, i64, p, p, p, p, p, i32]
+    lib.gated_maxpool2_forward.argtypes = [p, p, p, i64, i64, i64, i64, p, p, f64, f64, p, p, p, p, p, p, i32]
+    lib.gated_maxpool2_backward.argtypes = [p, p, p, p, p, i64, i64, i64, i64, p, p, p, p, p, i32]
     lib.sa_pool.argtypes = [p, i64, i64, i64, i64, i64, p, p, i32]
     lib.sa_mask.argtypes = [p, i64, i64, i64, i64, p, ctypes.c_float, p, i32]
     lib.sa_apply.argtypes = [p, p, i64, i64, p, i32]
@@ -255,6 +258,22 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
+def _gate(x: torch.Tensor, gate_weight: torch.Tensor, gate_bias: torch.Tensor):
+    """A 1x1 convolution of channels_last x in bf16, as a matrix product on its rows: (gate (N, C, H, W)
+    channels_last, the weight as the bf16 (C, C) matrix used)."""
+    n, c, h, w = x.shape
+    v = gate_weight.detach().to(torch.bfloat16).view(c, c)
+    gate = torch.addmm(gate_bias.detach().to(torch.bfloat16), _rows(x), v.t())  # (N*H*W, C)
+    return gate.view(n, h, w, c).permute(0, 3, 1, 2), v
+
+
+def _gate_backward(x: torch.Tensor, v: torch.Tensor, dx: torch.Tensor, dgate: torch.Tensor):
+    """Adds the gate's share of x's gradient onto dx (in place) and returns the gate weight's gradient."""
+    dg = _rows(dgate)
+    _rows(dx).addmm_(dg, v)  # dx is channels_last: its rows are a view
+    return (dg.t() @ _rows(x)).float().view_as(v).unsqueeze(-1).unsqueeze(-1)
+
+
 class GatedGateFunction(torch.autograd.Function):
     """ReLU(x + batch_norm(conv) * sigmoid(gate(x))) with gate a 1x1 convolution (weight (C, C, 1, 1) and
     bias (C,), fp32, applied in bf16 as autocast would): models.GatedConv in training, the gate included.
@@ -265,10 +284,7 @@ class GatedGateFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, conv, gate_weight, gate_bias, weight, bias, running_mean, running_var, momentum: float,
                 eps: float):
-        n, c, h, w = x.shape
-        v = gate_weight.detach().to(torch.bfloat16).view(c, c)
-        gate = torch.addmm(gate_bias.detach().to(torch.bfloat16), _rows(x), v.t())  # (N*H*W, C)
-        gate = gate.view(n, h, w, c).permute(0, 3, 1, 2)  # channels_last (N, C, H, W)
+        gate, v = _gate(x, gate_weight, gate_bias)
         out, sig, stats = _gated_forward(x, conv, gate, weight, bias, running_mean, running_var, momentum, eps)
         ctx.save_for_backward(x, out, conv, sig, stats, v)
         return out
@@ -278,9 +294,42 @@ class GatedGateFunction(torch.autograd.Function):
     def backward(ctx, gout):
         x, out, conv, sig, stats, v = ctx.saved_tensors
         dx, dconv, dgate, grads = _gated_backward(out, conv, sig, stats, gout)
-        dg = _rows(dgate)
-        _rows(dx).addmm_(dg, v)  # + the gate's share: dx is channels_last, its rows a view
-        dv = (dg.t() @ _rows(x)).float().view_as(v).unsqueeze(-1).unsqueeze(-1)
+        dv = _gate_backward(x, v, dx, dgate)
+        return dx, dconv, dv, grads[2], grads[0], grads[1], None, None, None, None
+
+
+class GatedGatePool2Function(torch.autograd.Function):
+    """max_pool2d(GatedGateFunction(...), 2): gated's block and the 2x2 max-pooling that ends its stage, the
+    same values and gradients as the two one after the other, without the block's full-size output and
+    its gradient in memory (the backward recomputes where the ReLU passed from x). H and W >= 2."""
+
+    @staticmethod
+    def forward(ctx, x, conv, gate_weight, gate_bias, weight, bias, running_mean, running_var, momentum: float,
+                eps: float):
+        n, c, h, w = x.shape
+        gate, v = _gate(x, gate_weight, gate_bias)
+        stats = torch.empty(4, c)
+        sig = torch.empty_like(x, memory_format=torch.channels_last)
+        out = torch.empty(n, c, h // 2, w // 2, dtype=x.dtype, memory_format=torch.channels_last)
+        code = torch.empty(n, h // 2, w // 2, c, dtype=torch.uint8)
+        library().gated_maxpool2_forward(_ptr(x), _ptr(conv), _ptr(gate), n, h, w, c, _ptr(weight), _ptr(bias), eps,
+                                         momentum, _running(running_mean), _running(running_var), _ptr(stats),
+                                         _ptr(out), _ptr(code), _ptr(sig), torch.get_num_threads())
+        ctx.save_for_backward(x, conv, sig, stats, v, code)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gout):
+        x, conv, sig, stats, v, code = ctx.saved_tensors
+        gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        n, c, h, w = x.shape
+        grads = torch.empty(3, c)
+        dx, dconv, dgate = (torch.empty_like(x, memory_format=torch.channels_last) for _ in range(3))
+        library().gated_maxpool2_backward(_ptr(x), _ptr(conv), _ptr(sig), _ptr(gout), _ptr(code), n, h, w, c,
+                                          _ptr(stats), _ptr(grads), _ptr(dx), _ptr(dconv), _ptr(dgate),
+                                          torch.get_num_threads())
+        dv = _gate_backward(x, v, dx, dgate)
         return dx, dconv, dv, grads[2], grads[0], grads[1], None, None, None, None
 
 

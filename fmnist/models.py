@@ -206,7 +206,9 @@ class GatedConv(nn.Module):
         nn.init.normal_(self.gate.weight, std=0.01)
         nn.init.zeros_(self.gate.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pool: nn.Module | None = None) -> torch.Tensor:
+        """The block; with pool, pool(block(x)), as one fused kernel where pool is a MaxPool2x2 and the
+        block runs fused (bf16 training)."""
         cv = self.conv(x)
         bn, gate = self.bn, self.gate
         if (fused.batch_norm_relu_applies(cv, bn) and fused.applies(x) and gate.kernel_size == (1, 1)
@@ -215,16 +217,22 @@ class GatedConv(nn.Module):
             _record(lambda: torch.sigmoid(gate(x)).mean(1))
             if bn.num_batches_tracked is not None:
                 bn.num_batches_tracked.add_(1)
-            return fused.GatedGateFunction.apply(x, cv, gate.weight, gate.bias, bn.weight, bn.bias, bn.running_mean,
-                                                 bn.running_var, bn.momentum, bn.eps)
-        a = gate(x)  # (N, C, H, W); sigmoid(a) is how much of each feature passes
-        _record(lambda: torch.sigmoid(a).mean(1))
-        if fused.batch_norm_relu_applies(cv, bn) and fused.applies(x) and fused.applies(a):
-            if bn.num_batches_tracked is not None:
-                bn.num_batches_tracked.add_(1)
-            return fused.GatedResidualFunction.apply(x, cv, a, bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                                                     bn.momentum, bn.eps)
-        return F.relu(x + bn(cv) * torch.sigmoid(a))
+            args = (x, cv, gate.weight, gate.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum,
+                    bn.eps)
+            if isinstance(pool, MaxPool2x2) and x.shape[-1] >= 2 and x.shape[-2] >= 2:
+                return fused.GatedGatePool2Function.apply(*args)
+            out = fused.GatedGateFunction.apply(*args)
+        else:
+            a = gate(x)  # (N, C, H, W); sigmoid(a) is how much of each feature passes
+            _record(lambda: torch.sigmoid(a).mean(1))
+            if fused.batch_norm_relu_applies(cv, bn) and fused.applies(x) and fused.applies(a):
+                if bn.num_batches_tracked is not None:
+                    bn.num_batches_tracked.add_(1)
+                out = fused.GatedResidualFunction.apply(x, cv, a, bn.weight, bn.bias, bn.running_mean,
+                                                        bn.running_var, bn.momentum, bn.eps)
+            else:
+                out = F.relu(x + bn(cv) * torch.sigmoid(a))
+        return out if pool is None else pool(out)
 
 
 class FashionCNN(nn.Module):
@@ -325,6 +333,11 @@ class GatedCNN(FashionCNN):
 
     def second_layer(self, channels: int) -> nn.Module:
         return GatedConv(channels, self.gate_kernel)
+
+    def run_stage(self, stage: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        # in bf16 training the block and the max-pooling after it are one kernel
+        first, block, pool = stage
+        return block(first(x), pool=pool)
 
     def init_args(self) -> dict:
         return {**super().init_args(), "gate_kernel": self.gate_kernel}

@@ -165,6 +165,63 @@ def test_gated_conv_with_its_gate_inside_matches_reference(shape, strong_gate):
             assert mismatched(f, r) <= max(2 * mismatched(e, r), 1e-3), name
 
 
+GATED_POOL_SHAPES = [(8, 32, 14, 14), (4, 48, 7, 7), (2, 20, 5, 6), (3, 16, 2, 3)]
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", GATED_POOL_SHAPES)
+def test_gated_block_and_pooling_fused_equal_the_two_exactly(shape):
+    """gated's block and the max-pooling after it as one (fused.GatedGatePool2Function, h recomputed in the
+    backward): output, running statistics and every gradient bit for bit those of GatedGateFunction then
+    MaxPool2Function (odd sizes: the dropped row and column still get BatchNorm's share of the gradient)."""
+    check_gated_pool(shape)
+
+
+def check_gated_pool(shape):
+    torch.manual_seed(0)
+    block = GatedConv(shape[1]).to(memory_format=torch.channels_last)
+    block.gate.weight.data.normal_(0, 1.0)
+    block.gate.bias.data.normal_()
+    block.bn.bias.data.normal_()
+    n, c, h, w = shape
+    x = cl_bf16(torch.randn(shape))
+    g = cl_bf16(torch.randn(n, c, h // 2, w // 2))
+
+    def run(one_kernel):
+        m = copy.deepcopy(block)
+        xx = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = m(xx, pool=MaxPool2x2()) if one_kernel else MaxPool2x2()(m(xx))
+        y.backward(g)
+        return [y, xx.grad, m.bn.running_mean, m.bn.running_var] + [p.grad for p in m.parameters()]
+
+    got, want = run(True), run(False)
+    assert got[0].shape == (n, c, h // 2, w // 2) and got[0].is_contiguous(memory_format=torch.channels_last)
+    names = ["output", "x", "running mean", "running var"] + [name for name, _ in block.named_parameters()]
+    for name, a, b in zip(names, got, want):
+        assert torch.equal(a, b), name
+    assert (got[1] != 0).float().mean() > 0.5  # a real gradient, not zeros on both sides
+
+
+@needs_kernels
+def test_gated_fuses_block_and_pooling_in_bf16_training_only(monkeypatch):
+    calls = []
+    real = fused.GatedGatePool2Function.apply
+    monkeypatch.setattr(fused.GatedGatePool2Function, "apply", lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(0)
+    model = create_model("gated").to(memory_format=torch.channels_last)
+    x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with recording_maps() as maps:
+            model(x)
+    assert calls == [1, 1, 1] and [tuple(m.shape) for m in maps] == [(4, 28, 28), (4, 14, 14), (4, 7, 7)]
+    model(x)  # fp32 training: eager
+    model.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x)  # evaluation: eager
+    assert calls == [1, 1, 1]
+
+
 ATTENTION_SHAPES = [(16, 32, 28, 28), (5, 48, 7, 7), (3, 40, 6, 5)]
 
 
@@ -332,7 +389,8 @@ def test_stem_matches_reference(shape):
                     reason="an x86-64 gcc build")
 def test_portable_c_without_avx512_matches_reference(monkeypatch, tmp_path):
     """The portable C (what a CPU without AVX-512 runs): fused.c built for x86-64-v3 (AVX2), for the
-    kernels that have AVX-512 intrinsics: the stem, the attention's channel reductions, its pooling."""
+    kernels that have AVX-512 intrinsics: the stem, the attention's channel reductions and pooling, the
+    gated block with its pooling."""
     monkeypatch.setenv("FMNIST_CACHE", str(tmp_path))
     monkeypatch.setattr(fused, "FLAGS", [f for f in fused.FLAGS if not f.startswith(("-march", "-mprefer"))]
                         + ["-march=x86-64-v3"])
@@ -345,6 +403,8 @@ def test_portable_c_without_avx512_matches_reference(monkeypatch, tmp_path):
         check_attention(shape)
     for shape in POOL_SHAPES:
         check_attention_pool(shape)
+    for shape in GATED_POOL_SHAPES:
+        check_gated_pool(shape)
 
 
 def check_stem(shape):
