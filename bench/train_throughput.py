@@ -1,6 +1,6 @@
 """Training throughput: our trainer's step against the study-style pipeline, per architecture.
 
-    python bench/train_throughput.py [--steps 60]
+    python bench/train_throughput.py [--steps 60] [--rounds 5]
 
 Ours: uint8 tensors in memory, batched flips/rotation on the whole batch, bf16 autocast + channels_last
 where the CPU supports it (and fp32 for comparison). Study-style: torchvision's FashionMNIST dataset,
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,21 +128,31 @@ def torchvision_root() -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure the study-style pipeline and ours (bf16) this many times in turn and report "
+                        "medians and the range of the speed-up (the machine's speed drifts between runs)")
     a = p.parse_args()
     ds = load_fashion_mnist()
     root = torchvision_root()
     bf16 = cpu_supports_bf16()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 support: {bf16}, data {DEBIAN_DIR}")
+    rounds = max(1, a.rounds)
     print("| model | study-style fp32 (img/s) | ours fp32 | ours bf16 + channels_last | speed-up (ours best / study) "
-          "| achieved training GFLOP/s |")
-    print("|---|---|---|---|---|---|")
+          "| achieved training GFLOP/s |" + (f" speed-up in {rounds} rounds |" if rounds > 1 else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if rounds > 1 else ""))
     for arch in list_models():
-        s = study_style_alone(arch, a.steps, root)
         o32 = ours(arch, a.steps, False, ds.train_images, ds.train_labels)
-        o16 = ours(arch, a.steps, True, ds.train_images, ds.train_labels) if bf16 else float("nan")
-        best = max(o32, o16) if bf16 else o32
+        study, fast = [], []
+        for _ in range(rounds):  # each round: the baseline, then ours right after it
+            study.append(study_style_alone(arch, a.steps, root))
+            fast.append(ours(arch, a.steps, True, ds.train_images, ds.train_labels) if bf16 else o32)
+        ratios = [max(o32, f) / s for s, f in zip(study, fast)]
+        s, o16, ratio = statistics.median(study), statistics.median(fast), statistics.median(ratios)
+        best = max(o32, o16)
         gflops = 3 * 2 * count_macs(create_model(arch)) * best / 1e9  # forward + backward ≈ 3x forward
-        print(f"| {arch} | {s:.0f} | {o32:.0f} | {o16:.0f} | {best / s:.1f}x | {gflops:.0f} |")
+        spread = f" {min(ratios):.1f}-{max(ratios):.1f}x |" if rounds > 1 else ""
+        print(f"| {arch} | {s:.0f} | {o32:.0f} | {o16 if bf16 else float('nan'):.0f} | {ratio:.1f}x | {gflops:.0f} |{spread}",
+              flush=True)
     f32 = matmul_ceiling(torch.float32) / 1e9
     b16 = matmul_ceiling(torch.bfloat16) / 1e9 if bf16 else float("nan")
     print(f"\nCeiling: 2048^3 matmul {f32:.0f} GFLOP/s fp32, {b16:.0f} GFLOP/s bf16.")
