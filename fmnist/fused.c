@@ -4,12 +4,13 @@
  * A channels_last (N, C, H, W) tensor is, in memory, M = N*H*W rows of C channels: the loops below walk
  * rows and, inside a row, the channels, so the compiler vectorizes over C. Arithmetic is fp32, results
  * are rounded to bf16 as PyTorch rounds them; sums over rows are fp32 within a chunk of rows and double
- * across chunks. Six groups, each a forward and a backward:
- *   BatchNorm (batch statistics) + ReLU; gated conv's ReLU(x + BN(cv) * sigmoid(a));
- *   CBAM spatial attention's pooling and x * mask; 2x2 max-pooling; sa's x * mask and the 2x2
- *   max-pooling after it as one; and the first layer (a 3x3
- *   convolution of the one-channel image + BatchNorm + ReLU, with AVX-512 intrinsics where the compiler
- *   targets AVX-512, portable C elsewhere).
+ * across chunks. Five groups, each a forward and a backward:
+ *   BatchNorm (batch statistics) + ReLU; gated conv's ReLU(x + BN(cv) * sigmoid(a)), alone or with the
+ *   2x2 max-pooling after it; CBAM spatial attention's pooling and x * mask, alone or with the 2x2
+ *   max-pooling after it; 2x2 max-pooling; and the first layer (a 3x3 convolution of the one-channel
+ *   image + BatchNorm + ReLU). Where the compiler targets AVX-512, the first layer, the gate's forward
+ *   and the attention's reductions over channels are intrinsics (portable C elsewhere): gcc's own
+ *   vectorization of them was compute-bound or paid OpenMP simd-reduction set-up per pixel.
  * Eager PyTorch runs each element-wise layer as its own pass over whole tensors, and these layers are
  * memory-bound here; fewer passes (and fewer full-size temporaries) are what make training faster.
  * E.g. BatchNorm + ReLU: eager makes 6 passes forward and backward (BN forward 2, ReLU 1, ReLU backward 1,

@@ -18,9 +18,9 @@ on black), normalizes inside, and returns logits (N, num_classes). ``model.spati
 baseline has none and returns an empty list.
 
 Training on bf16 channels_last CPU tensors runs the element-wise layers (BatchNorm + ReLU, the gate, the
-attention, max-pooling; in sa the attention's product and the max-pooling after it as one) and the whole
-first layer (convolution of the one-channel image, BatchNorm, ReLU) as fused C kernels (fmnist/fused.py):
-the same function, fewer passes over memory.
+attention, max-pooling; in sa and gated a stage's last layer and the max-pooling after it as one, see
+``run_stage``) and the whole first layer (convolution of the one-channel image, BatchNorm, ReLU) as fused
+C kernels (fmnist/fused.py): the same function, fewer passes over memory.
 """
 from __future__ import annotations
 
