@@ -788,9 +788,10 @@ void sa_apply_maxpool2(const uint16_t *x, const float *mask, int64_t n, int64_t 
     }
 }
 
-/* The backward walks the pooling windows: of the four products in a window, each channel's gradient
- * went to the one its code names (the window's pooled gradient g), the other three got 0. The odd last
- * row or column that the pooling dropped got 0 in every channel. */
+/* In the backward, of the four products in a pooling window each channel's gradient went to the one its
+ * code names (the window's pooled gradient g), the other three got 0; the odd last row or column that the
+ * pooling dropped got 0 in every channel. The logits' gradient walks the windows, the input's gradient
+ * the input rows. */
 
 /* sum[q] = sum over channels of (k == q ? g : 0) * x_q for the four pixels x00, x01, x10, x11 of a window.
  * AVX-512 where there is, else in LANES lanes, as channel_dot. */
