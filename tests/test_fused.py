@@ -203,25 +203,6 @@ def check_gated_pool(shape):
     assert (got[1] != 0).float().mean() > 0.5  # a real gradient, not zeros on both sides
 
 
-@needs_kernels
-def test_gated_fuses_block_and_pooling_in_bf16_training_only(monkeypatch):
-    calls = []
-    real = fused.GatedGatePool2Function.apply
-    monkeypatch.setattr(fused.GatedGatePool2Function, "apply", lambda *a: calls.append(1) or real(*a))
-    torch.manual_seed(0)
-    model = create_model("gated").to(memory_format=torch.channels_last)
-    x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        with recording_maps() as maps:
-            model(x)
-    assert calls == [1, 1, 1] and [tuple(m.shape) for m in maps] == [(4, 28, 28), (4, 14, 14), (4, 7, 7)]
-    model(x)  # fp32 training: eager
-    model.eval()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        model(x)  # evaluation: eager
-    assert calls == [1, 1, 1]
-
-
 ATTENTION_SHAPES = [(16, 32, 28, 28), (5, 48, 7, 7), (3, 40, 6, 5)]
 
 
@@ -354,12 +335,16 @@ def check_attention_pool(shape):
 
 
 @needs_kernels
-def test_sa_fuses_attention_and_pooling_in_bf16_training_only(monkeypatch):
+@pytest.mark.parametrize("arch, function", [("sa", "SpatialAttentionPool2Function"),
+                                            ("gated", "GatedGatePool2Function")])
+def test_stage_end_and_pooling_fuse_in_bf16_training_only(arch, function, monkeypatch):
+    """sa's attention and gated's block run with the max-pooling after them as one kernel in bf16 training,
+    once per stage, maps still recorded; fp32 training and evaluation stay eager."""
     calls = []
-    real = fused.SpatialAttentionPool2Function.apply
-    monkeypatch.setattr(fused.SpatialAttentionPool2Function, "apply", lambda *a: calls.append(1) or real(*a))
+    real = getattr(fused, function).apply
+    monkeypatch.setattr(getattr(fused, function), "apply", lambda *a: calls.append(1) or real(*a))
     torch.manual_seed(0)
-    model = create_model("sa").to(memory_format=torch.channels_last)
+    model = create_model(arch).to(memory_format=torch.channels_last)
     x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         with recording_maps() as maps:
