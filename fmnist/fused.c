@@ -362,6 +362,8 @@ void gated_maxpool2_forward(const uint16_t *x, const uint16_t *cv, const uint16_
                               sg + px[q] * c);
                 int64_t o = ((b * ho + i) * wo + j) * c;
                 max4(buf, buf + c, buf + 2 * c, buf + 3 * c, c, out + o, code + o);
+                for (int64_t ch = 0; ch < c; ch++) /* the ReLU passed nothing here (the max, bf16, not in */
+                    code[o + ch] = (uint16_t)(out[o + ch] - 1u) < 0x7f80u ? code[o + ch] : 4; /* (0, inf]) */
             }
             /* the odd last column and row that the pooling drops: sg only */
             for (int64_t y = 2 * i; ww % 2 && y < 2 * i + 2; y++) {
@@ -378,19 +380,18 @@ void gated_maxpool2_forward(const uint16_t *x, const uint16_t *cv, const uint16_
 }
 
 /* Where the backward's gz (the gradient at h where the ReLU passed, else 0) comes from: h and its
- * gradient gh (gated_train_backward), or, after fused pooling (gated_maxpool2_backward), x (h recomputed
- * with the forward's arithmetic) and the pooled gradient gp with the pooling's code. */
+ * gradient gh (gated_train_backward), or, after fused pooling (gated_maxpool2_backward), the pooled
+ * gradient gp and the pooling's code, which names the window position that passed the gradient (4: none,
+ * where the pooled h, the window's max, is not > 0, so the ReLU passed nothing at the max's position). */
 typedef struct {
     const uint16_t *h, *gh;                  /* unpooled */
-    const uint16_t *x, *gp;                  /* pooled: gp NULL when unpooled */
+    const uint16_t *gp;                      /* pooled: gp NULL when unpooled */
     const uint8_t *code;
     int64_t hh, ww;                          /* the unpooled height and width */
-    const float *scale, *shift;
 } gz_source;
 
-/* gz for pixel row i (cv and sg rows cr, sr) into gz (c floats). */
-static inline void gated_gz_row(const gz_source *src, int64_t i, const uint16_t *restrict cr,
-                                const uint16_t *restrict sr, int64_t c, float *restrict gz) {
+/* gz for pixel row i into gz (c floats). */
+static inline void gated_gz_row(const gz_source *src, int64_t i, int64_t c, float *restrict gz) {
     if (!src->gp) {
         const uint16_t *restrict hr = src->h + i * c, *restrict gr = src->gh + i * c;
         for (int64_t j = 0; j < c; j++) gz[j] = bf2f(hr[j]) > 0.f ? bf2f(gr[j]) : 0.f;
@@ -403,29 +404,18 @@ static inline void gated_gz_row(const gz_source *src, int64_t i, const uint16_t 
         return;
     }
     int64_t o = ((b * ho + y / 2) * wo + xx / 2) * c;
-    const uint16_t *restrict g = src->gp + o, *restrict xr = src->x + i * c;
+    const uint16_t *restrict g = src->gp + o;
     const uint8_t *restrict k = src->code + o;
-    const float *restrict scale = src->scale, *restrict shift = src->shift;
-    int q = (int)(2 * (y % 2) + xx % 2);
+    uint8_t q = (uint8_t)(2 * (y % 2) + xx % 2);
     int64_t j = 0;
 #if defined(__AVX512F__)
-    for (; j + 16 <= c; j += 16) { /* h as gated_row makes it, bit for bit */
-        __m512 sv = load_bf16x16(sr + j);
-        __m512 bnv = _mm512_fmadd_ps(load_bf16x16(cr + j), _mm512_loadu_ps(scale + j), _mm512_loadu_ps(shift + j));
-        __m512 v = _mm512_add_ps(load_bf16x16(xr + j), _mm512_mul_ps(bnv, sv));
-        __m256i h16 = bf16x16(_mm512_max_ps(v, _mm512_setzero_ps()));
-        __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h16), 16));
+    for (; j + 16 <= c; j += 16) {
         __m512i kv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(k + j)));
-        __mmask16 pass = _mm512_cmpeq_epi32_mask(kv, _mm512_set1_epi32(q)) &
-                         _mm512_cmp_ps_mask(hv, _mm512_setzero_ps(), _CMP_GT_OQ);
+        __mmask16 pass = _mm512_cmpeq_epi32_mask(kv, _mm512_set1_epi32(q));
         _mm512_storeu_ps(gz + j, _mm512_maskz_mov_ps(pass, load_bf16x16(g + j)));
     }
 #endif
-    for (; j < c; j++) {
-        float v = bf2f(xr[j]) + (bf2f(cr[j]) * scale[j] + shift[j]) * bf2f(sr[j]);
-        float hv = bf2f(f2bf(v < 0.f ? 0.f : v));
-        gz[j] = k[j] == q && hv > 0.f ? bf2f(g[j]) : 0.f;
-    }
+    for (; j < c; j++) gz[j] = k[j] == q ? bf2f(g[j]) : 0.f;
 }
 
 /* One row of the backward's second pass (a function of its own so that every pointer is restrict and
@@ -470,7 +460,7 @@ static void gated_backward(const gz_source *src, const uint16_t *cv, const uint1
             for (int64_t j = 0; j < c; j++) s[j] = sx[j] = 0.f;
             int64_t end = chunk_end(k, m);
             for (int64_t i = k * CHUNK; i < end; i++) {
-                gated_gz_row(src, i, cv + i * c, sg + i * c, c, gz);
+                gated_gz_row(src, i, c, gz);
                 gated_sums_row(gz, cv + i * c, sg + i * c, c, mean, s, sx);
             }
         }
@@ -489,7 +479,7 @@ static void gated_backward(const gz_source *src, const uint16_t *cv, const uint1
             for (int64_t j = 0; j < c; j++) s[j] = s[c + j] = 0.f;
             int64_t end = chunk_end(k, m);
             for (int64_t i = k * CHUNK; i < end; i++) {
-                gated_gz_row(src, i, cv + i * c, sg + i * c, c, gz);
+                gated_gz_row(src, i, c, gz);
                 gated_grad_row(gz, cv + i * c, sg + i * c, c, mean, scale, shift, p, q, dx + i * c, dcv + i * c,
                                da + i * c, s);
             }
@@ -513,14 +503,13 @@ void gated_train_backward(const uint16_t *h, const uint16_t *cv, const uint16_t 
     gated_backward(&src, cv, sg, m, c, stats, grads, dx, dcv, da, nthreads);
 }
 
-/* Backward of gated_maxpool2_forward from gp, the gradient at the pooled output, and its code: h is
- * recomputed from x, cv, sg and stats where gated_train_backward reads it, the gradient at h rebuilt
- * from gp where it reads gh; the rest as gated_train_backward. */
-void gated_maxpool2_backward(const uint16_t *x, const uint16_t *cv, const uint16_t *sg, const uint16_t *gp,
-                             const uint8_t *code, int64_t n, int64_t hh, int64_t ww, int64_t c, const float *stats,
-                             float *grads, uint16_t *dx, uint16_t *dcv, uint16_t *da, int nthreads) {
-    gz_source src = {.x = x, .gp = gp, .code = code, .hh = hh, .ww = ww, .scale = stats + 2 * c,
-                     .shift = stats + 3 * c};
+/* Backward of gated_maxpool2_forward from gp, the gradient at the pooled output, and its code (which
+ * also says where the ReLU passed nothing, so h is neither stored nor recomputed): gz is rebuilt from gp
+ * where gated_train_backward reads h and gh; the rest as gated_train_backward. */
+void gated_maxpool2_backward(const uint16_t *cv, const uint16_t *sg, const uint16_t *gp, const uint8_t *code,
+                             int64_t n, int64_t hh, int64_t ww, int64_t c, const float *stats, float *grads,
+                             uint16_t *dx, uint16_t *dcv, uint16_t *da, int nthreads) {
+    gz_source src = {.gp = gp, .code = code, .hh = hh, .ww = ww};
     gated_backward(&src, cv, sg, n * hh * ww, c, stats, grads, dx, dcv, da, nthreads);
 }
 

@@ -117,7 +117,7 @@ def _build() -> ctypes.CDLL:
     lib.gated_train_forward.argtypes = [p, p, p, i64, i64, p, p, f64, f64, p, p, p, p, p, i32]
     lib.gated_train_backward.argtypes = [p, p, p, p, i64, i64, p, p, p, p, p, i32]
     lib.gated_maxpool2_forward.argtypes = [p, p, p, i64, i64, i64, i64, p, p, f64, f64, p, p, p, p, p, p, i32]
-    lib.gated_maxpool2_backward.argtypes = [p, p, p, p, p, i64, i64, i64, i64, p, p, p, p, p, i32]
+    lib.gated_maxpool2_backward.argtypes = [p, p, p, p, i64, i64, i64, i64, p, p, p, p, p, i32]
     lib.sa_pool.argtypes = [p, i64, i64, i64, i64, i64, p, p, i32]
     lib.sa_mask.argtypes = [p, i64, i64, i64, i64, p, ctypes.c_float, p, i32]
     lib.sa_apply.argtypes = [p, p, i64, i64, p, i32]
@@ -301,7 +301,8 @@ class GatedGateFunction(torch.autograd.Function):
 class GatedGatePool2Function(torch.autograd.Function):
     """max_pool2d(GatedGateFunction(...), 2): gated's block and the 2x2 max-pooling that ends its stage, the
     same values and gradients as the two one after the other, without the block's full-size output and
-    its gradient in memory (the backward recomputes where the ReLU passed from x). H and W >= 2."""
+    its gradient in memory (the pooling's code also marks the windows whose max the ReLU zeroed, which is
+    all the backward needs of h). H and W >= 2."""
 
     @staticmethod
     def forward(ctx, x, conv, gate_weight, gate_bias, weight, bias, running_mean, running_var, momentum: float,
@@ -326,7 +327,7 @@ class GatedGatePool2Function(torch.autograd.Function):
         n, c, h, w = x.shape
         grads = torch.empty(3, c)
         dx, dconv, dgate = (torch.empty_like(x, memory_format=torch.channels_last) for _ in range(3))
-        library().gated_maxpool2_backward(_ptr(x), _ptr(conv), _ptr(sig), _ptr(gout), _ptr(code), n, h, w, c,
+        library().gated_maxpool2_backward(_ptr(conv), _ptr(sig), _ptr(gout), _ptr(code), n, h, w, c,
                                           _ptr(stats), _ptr(grads), _ptr(dx), _ptr(dconv), _ptr(dgate),
                                           torch.get_num_threads())
         dv = _gate_backward(x, v, dx, dgate)

@@ -171,9 +171,10 @@ GATED_POOL_SHAPES = [(8, 32, 14, 14), (4, 48, 7, 7), (2, 20, 5, 6), (3, 16, 2, 3
 @needs_kernels
 @pytest.mark.parametrize("shape", GATED_POOL_SHAPES)
 def test_gated_block_and_pooling_fused_equal_the_two_exactly(shape):
-    """gated's block and the max-pooling after it as one (fused.GatedGatePool2Function, h recomputed in the
-    backward): output, running statistics and every gradient bit for bit those of GatedGateFunction then
-    MaxPool2Function (odd sizes: the dropped row and column still get BatchNorm's share of the gradient)."""
+    """gated's block and the max-pooling after it as one (fused.GatedGatePool2Function, whose pooling code
+    also marks the windows where the ReLU passed nothing): output, running statistics and every gradient
+    bit for bit those of GatedGateFunction then MaxPool2Function (odd sizes: the dropped row and column
+    still get BatchNorm's share of the gradient)."""
     check_gated_pool(shape)
 
 
