@@ -40,7 +40,9 @@ def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figur
             fig.add_trace(go.Scatter(x=ep, y=[h[f"val_{key}"] for h in hist], name=f"{name} validation",
                                      line=dict(color=colour), legendgroup=name, showlegend=col == 1,
                                      mode="lines+markers"), row=1, col=col)
-    fig.update_xaxes(title_text="epoch")
+    # whole epochs on the axis (a short run would otherwise get ticks at 1.2, 1.4, ...)
+    longest = max((h[-1]["epoch"] for h in histories.values() if h), default=0)
+    fig.update_xaxes(title_text="epoch", dtick=1 if longest <= 12 else None)
     fig.update_layout(height=360, margin=dict(l=40, r=10, t=50, b=40), title=title or None,
                       legend=dict(orientation="h", y=-0.25))
     return fig

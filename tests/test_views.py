@@ -48,6 +48,9 @@ def test_curves_figure_overlays_runs_with_their_epochs():
     assert len(fig.data) == 4 + 4  # train and validation, loss and accuracy, per run
     val_acc = [t for t in fig.data if t.name == "sa-2 validation" and t.xaxis == "x2"][0]
     assert list(val_acc.x) == [1, 2] and np.allclose(val_acc.y, [0.5, 0.6])
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis2.dtick == 1  # whole epochs on a short run
+    long_run = [dict(hist[0], epoch=e) for e in range(1, 61)]
+    assert curves_figure({"simple-1": long_run}).layout.xaxis.dtick is None  # plotly's own ticks
 
 
 def test_confusion_figure_shows_the_matrix_with_class_names():
