@@ -258,6 +258,47 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
+def conv3x3_applies(conv: torch.nn.Conv2d) -> bool:
+    """True where GatedGateFunction takes conv: a 3x3 convolution of stride 1, padding 1, no bias, fp32."""
+    return (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.bias is None and conv.padding_mode == "zeros"
+            and conv.weight.dtype == torch.float32 and conv.weight.device.type == "cpu")
+
+
+def _conv3x3(x: torch.Tensor, conv_weight: torch.Tensor):
+    """The block's 3x3 convolution in bf16 as autocast runs it (oneDNN's): (output, the bf16 weight used)."""
+    w = conv_weight.detach().to(torch.bfloat16)
+    return F.conv2d(x, w, padding=1).contiguous(memory_format=torch.channels_last), w
+
+
+_conv_add_ = None  # oneDNN's convolution with a sum post-op, where this torch has it (see _conv3x3_backward)
+
+
+def _conv3x3_backward(dconv: torch.Tensor, x: torch.Tensor, w: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Adds the convolution's share of x's gradient onto dx (in place) and returns its weight's gradient
+    (fp32). x's share is the convolution of dconv with the weight transposed and flipped, which oneDNN runs
+    with dx as a sum post-op (torch.ops.mkldnn._convolution_pointwise_, what torch.compile fuses with):
+    autograd would write the share, then add it to dx in a second pass over both."""
+    global _conv_add_
+    pad = (1, 1)
+    dw = torch.ops.aten.convolution_backward(dconv, x, w, None, pad, pad, pad, False, (0, 0), 1,
+                                             (False, True, False))[1]
+    wt = w.transpose(0, 1).flip(2, 3).contiguous(memory_format=torch.channels_last)
+    if _conv_add_ is None:
+        try:
+            _conv_add_ = torch.ops.mkldnn._convolution_pointwise_.binary
+        except (AttributeError, RuntimeError):
+            _conv_add_ = False
+    if _conv_add_:
+        try:
+            _conv_add_(dx, dconv, wt, None, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
+            return dw.float()
+        except RuntimeError:  # an op this torch build lacks or no longer takes so: the two passes
+            _conv_add_ = False
+    dx.add_(F.conv2d(dconv, wt, padding=1))
+    return dw.float()
+
+
 def _gate(x: torch.Tensor, gate_weight: torch.Tensor, gate_bias: torch.Tensor):
     """A 1x1 convolution of channels_last x in bf16, as a matrix product on its rows: (gate (N, C, H, W)
     channels_last, the weight as the bf16 (C, C) matrix used)."""
@@ -275,27 +316,31 @@ def _gate_backward(x: torch.Tensor, v: torch.Tensor, dx: torch.Tensor, dgate: to
 
 
 class GatedGateFunction(torch.autograd.Function):
-    """ReLU(x + batch_norm(conv) * sigmoid(gate(x))) with gate a 1x1 convolution (weight (C, C, 1, 1) and
-    bias (C,), fp32, applied in bf16 as autocast would): models.GatedConv in training, the gate included.
-    On channels_last rows a 1x1 convolution is a matrix product, so the backward adds the gate's share of
-    x's gradient onto the residual's with one addmm (autograd would add two full-size tensors) and makes
-    the gate's weight gradient with one mm (oneDNN's 1x1 weight gradient was 1.5-3x slower here)."""
+    """ReLU(x + batch_norm(conv(x)) * sigmoid(gate(x))): models.GatedConv in training, its 3x3 convolution
+    (weight (C, C, 3, 3), padding 1, no bias) and its 1x1 gate (weight (C, C, 1, 1), bias (C,)) included,
+    the fp32 parameters applied in bf16 as autocast would. x's gradient has three shares, the residual's,
+    the gate's and the convolution's: the C kernel writes the first, the gate's is added in place by one
+    addmm (a 1x1 convolution on channels_last rows is a matrix product), the convolution's by oneDNN as
+    it computes it (_conv3x3_backward); autograd would write each and add them up in passes of their own.
+    The gate's weight gradient is one mm (oneDNN's 1x1 weight gradient was 1.5-3x slower here)."""
 
     @staticmethod
-    def forward(ctx, x, conv, gate_weight, gate_bias, weight, bias, running_mean, running_var, momentum: float,
-                eps: float):
+    def forward(ctx, x, conv_weight, gate_weight, gate_bias, weight, bias, running_mean, running_var,
+                momentum: float, eps: float):
+        conv, cw = _conv3x3(x, conv_weight)
         gate, v = _gate(x, gate_weight, gate_bias)
         out, sig, stats = _gated_forward(x, conv, gate, weight, bias, running_mean, running_var, momentum, eps)
-        ctx.save_for_backward(x, out, conv, sig, stats, v)
+        ctx.save_for_backward(x, cw, out, conv, sig, stats, v)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gout):
-        x, out, conv, sig, stats, v = ctx.saved_tensors
+        x, cw, out, conv, sig, stats, v = ctx.saved_tensors
         dx, dconv, dgate, grads = _gated_backward(out, conv, sig, stats, gout)
         dv = _gate_backward(x, v, dx, dgate)
-        return dx, dconv, dv, grads[2], grads[0], grads[1], None, None, None, None
+        dw = _conv3x3_backward(dconv, x, cw, dx)
+        return dx, dw, dv, grads[2], grads[0], grads[1], None, None, None, None
 
 
 class GatedGatePool2Function(torch.autograd.Function):
@@ -305,9 +350,10 @@ class GatedGatePool2Function(torch.autograd.Function):
     all the backward needs of h). H and W >= 2."""
 
     @staticmethod
-    def forward(ctx, x, conv, gate_weight, gate_bias, weight, bias, running_mean, running_var, momentum: float,
-                eps: float):
+    def forward(ctx, x, conv_weight, gate_weight, gate_bias, weight, bias, running_mean, running_var,
+                momentum: float, eps: float):
         n, c, h, w = x.shape
+        conv, cw = _conv3x3(x, conv_weight)
         gate, v = _gate(x, gate_weight, gate_bias)
         stats = torch.empty(4, c)
         sig = torch.empty_like(x, memory_format=torch.channels_last)
@@ -316,13 +362,13 @@ class GatedGatePool2Function(torch.autograd.Function):
         library().gated_maxpool2_forward(_ptr(x), _ptr(conv), _ptr(gate), n, h, w, c, _ptr(weight), _ptr(bias), eps,
                                          momentum, _running(running_mean), _running(running_var), _ptr(stats),
                                          _ptr(out), _ptr(code), _ptr(sig), torch.get_num_threads())
-        ctx.save_for_backward(x, conv, sig, stats, v, code)
+        ctx.save_for_backward(x, cw, conv, sig, stats, v, code)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gout):
-        x, conv, sig, stats, v, code = ctx.saved_tensors
+        x, cw, conv, sig, stats, v, code = ctx.saved_tensors
         gout = gout.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         n, c, h, w = x.shape
         grads = torch.empty(3, c)
@@ -331,7 +377,8 @@ class GatedGatePool2Function(torch.autograd.Function):
                                           _ptr(stats), _ptr(grads), _ptr(dx), _ptr(dconv), _ptr(dgate),
                                           torch.get_num_threads())
         dv = _gate_backward(x, v, dx, dgate)
-        return dx, dconv, dv, grads[2], grads[0], grads[1], None, None, None, None
+        dw = _conv3x3_backward(dconv, x, cw, dx)
+        return dx, dw, dv, grads[2], grads[0], grads[1], None, None, None, None
 
 
 def _sa_mask(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):

@@ -209,20 +209,20 @@ class GatedConv(nn.Module):
     def forward(self, x: torch.Tensor, pool: nn.Module | None = None) -> torch.Tensor:
         """The block; with pool, pool(block(x)), as one fused kernel where pool is a MaxPool2x2 and the
         block runs fused (bf16 training)."""
-        cv = self.conv(x)
-        bn, gate = self.bn, self.gate
-        if (fused.batch_norm_relu_applies(cv, bn) and fused.applies(x) and gate.kernel_size == (1, 1)
+        conv, bn, gate = self.conv, self.bn, self.gate
+        if (fused.batch_norm_relu_applies(x, bn) and fused.conv3x3_applies(conv) and gate.kernel_size == (1, 1)
                 and gate.bias is not None and fused.gate_applies(gate.weight, gate.bias)):
-            # the 1x1 gate as matrix products inside the fused kernel's function (bf16 training)
+            # the 3x3 convolution and the 1x1 gate (as matrix products) inside the fused function
             _record(lambda: torch.sigmoid(gate(x)).mean(1))
             if bn.num_batches_tracked is not None:
                 bn.num_batches_tracked.add_(1)
-            args = (x, cv, gate.weight, gate.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum,
-                    bn.eps)
+            args = (x, conv.weight, gate.weight, gate.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                    bn.momentum, bn.eps)
             if isinstance(pool, MaxPool2x2) and x.shape[-1] >= 2 and x.shape[-2] >= 2:
                 return fused.GatedGatePool2Function.apply(*args)
             out = fused.GatedGateFunction.apply(*args)
         else:
+            cv = conv(x)
             a = gate(x)  # (N, C, H, W); sigmoid(a) is how much of each feature passes
             _record(lambda: torch.sigmoid(a).mean(1))
             if fused.batch_norm_relu_applies(cv, bn) and fused.applies(x) and fused.applies(a):

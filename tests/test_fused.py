@@ -129,12 +129,16 @@ def test_gated_residual_matches_reference():
 @needs_kernels
 @pytest.mark.parametrize("shape", [(8, 32, 14, 14), (4, 48, 7, 7)])
 @pytest.mark.parametrize("strong_gate", [False, True])
-def test_gated_conv_with_its_gate_inside_matches_reference(shape, strong_gate):
-    """GatedConv in bf16 training (fused.GatedGateFunction: the 1x1 gate as matrix products, its share
-    of x's gradient added in place): output and every gradient (x, both convolutions, the gate's bias,
-    BatchNorm's) at least as close to fp64 as eager bf16 under autocast. With a strong gate (the gate's
-    share of x's gradient as large as the residual's) output and x's gradient only: BatchNorm's weight
-    gradient is then a sum that cancels ~10-fold, a few percent off in eager bf16 too."""
+@pytest.mark.parametrize("conv_add", [True, False])
+def test_gated_conv_with_its_gate_inside_matches_reference(shape, strong_gate, conv_add, monkeypatch):
+    """GatedConv in bf16 training (fused.GatedGateFunction: the 3x3 convolution and the 1x1 gate inside,
+    the gate's and the convolution's shares of x's gradient added in place, the latter by oneDNN's sum
+    post-op or, where torch lacks it (conv_add False), by an add after the convolution): output and every
+    gradient (x, both convolutions, the gate's bias, BatchNorm's) at least as close to fp64 as eager bf16
+    under autocast. With a strong gate (the gate's share of x's gradient as large as the residual's)
+    output and x's gradient only: BatchNorm's weight gradient is then a sum that cancels ~10-fold, a few
+    percent off in eager bf16 too."""
+    monkeypatch.setattr(fused, "_conv_add_", None if conv_add else False)
     torch.manual_seed(0)
     block = GatedConv(shape[1]).to(memory_format=torch.channels_last)
     block.gate.weight.data.normal_(0, 1.0 if strong_gate else 0.3)  # gates that vary, not the half-open start
@@ -156,6 +160,7 @@ def test_gated_conv_with_its_gate_inside_matches_reference(shape, strong_gate):
         return [y, xx.grad] + [p.grad for p in m.parameters()]
 
     ref, got, eager = fp64_fused_eager(run)
+    assert bool(fused._conv_add_) == conv_add  # the post-op ran (this torch has it), or the fallback did
     assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
     names = ["output", "x"] + [name for name, _ in block.named_parameters()]
     assert "gate.weight" in names and "gate.bias" in names
