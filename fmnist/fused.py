@@ -310,9 +310,17 @@ def _gate(x: torch.Tensor, gate_weight: torch.Tensor, gate_bias: torch.Tensor):
 
 def _gate_backward(x: torch.Tensor, v: torch.Tensor, dx: torch.Tensor, dgate: torch.Tensor):
     """Adds the gate's share of x's gradient onto dx (in place) and returns the gate weight's gradient."""
-    dg = _rows(dgate)
+    dg, xr = _rows(dgate), _rows(x)
     _rows(dx).addmm_(dg, v)  # dx is channels_last: its rows are a view
-    return (dg.t() @ _rows(x)).float().view_as(v).unsqueeze(-1).unsqueeze(-1)
+    m, c = dg.shape
+    parts = min(torch.get_num_threads(), 4)
+    if parts > 1 and m % parts == 0:
+        # the weight gradient sums over all N*H*W pixels; torch's mm of this shape runs on one thread, so
+        # the sum is split into one matrix product per thread (bmm), the parts added in fp32
+        dv = torch.bmm(dg.view(parts, -1, c).transpose(1, 2), xr.view(parts, -1, c)).sum(0, dtype=torch.float32)
+    else:
+        dv = (dg.t() @ xr).float()
+    return dv.view_as(v).unsqueeze(-1).unsqueeze(-1)
 
 
 class GatedGateFunction(torch.autograd.Function):
