@@ -27,8 +27,10 @@ the two kernels one after the other, sa only, in one process, alternating:
 
     python bench/step_ab.py --sa-pool [--widths 64,128,256]
 
-gated's 1x1 gate as matrix products inside the fused function (fused.GatedGateFunction) against oneDNN's
-1x1 convolution before it, gated only, in one process, alternating:
+gated's block inside the fused function (fused.GatedGateFunction: its 3x3 convolution, whose share of
+x's gradient oneDNN adds in place, and its 1x1 gate as matrix products) against oneDNN's 3x3 and 1x1
+convolutions before the element-wise kernel (fused.GatedResidualFunction), gated only, in one process,
+alternating:
 
     python bench/step_ab.py --gate [--widths 64,128,256]
 
@@ -59,7 +61,7 @@ def main() -> None:
     p.add_argument("--sa-pool", action="store_true",
                    help="sa: attention + max-pooling as one kernel vs two, alternating")
     p.add_argument("--gate", action="store_true",
-                   help="gated: the 1x1 gate as matrix products inside the fused function vs oneDNN's, alternating")
+                   help="gated: its convolutions inside the fused function vs oneDNN's before it, alternating")
     p.add_argument("--gated-pool", action="store_true",
                    help="gated: its block and the max-pooling after it as one kernel vs two, alternating")
     p.add_argument("--blocks", type=int, default=6)
@@ -147,7 +149,7 @@ def main() -> None:
         from fmnist.models import FashionCNN, GatedCNN, SpatialAttention
         arch, owner, switch, off_value, (off, on) = {
             "sa_pool": ("sa", SpatialAttention, "fuses_pool", lambda *args: False, ("two kernels", "one kernel")),
-            "gate": ("gated", fused, "gate_applies", lambda *args: False, ("oneDNN gate", "gate inside")),
+            "gate": ("gated", fused, "gate_applies", lambda *args: False, ("convolutions before", "convolutions inside")),
             "gated_pool": ("gated", GatedCNN, "run_stage", FashionCNN.run_stage,
                            ("block, then pooling", "block and pooling as one")),
         }[switched[0]]

@@ -6,8 +6,9 @@ same arithmetic in fewer passes:
 
 * ``BatchNormReLUFunction``: BatchNorm with batch statistics + ReLU (models.BatchNormReLU);
 * ``GatedResidualFunction``: gated's ReLU(x + BN(conv) * sigmoid(gate)) (models.GatedConv);
-* ``GatedGateFunction``: the same with its 1x1 gate convolution inside, as matrix products on the
-  channels_last rows, its gradient added onto the residual's in place (models.GatedConv);
+* ``GatedGateFunction``: the whole gated block, its 3x3 convolution (oneDNN's) and its 1x1 gate (matrix
+  products on the channels_last rows) inside, their shares of x's gradient added onto the residual's in
+  place (models.GatedConv);
   ``GatedGatePool2Function`` with the 2x2 max-pooling after it too (models.GatedCNN);
 * ``SpatialAttentionFunction``: sa's channel pooling, its small convolution and x * mask;
 * ``MaxPool2Function``: 2x2 max-pooling with one-byte indices (models.MaxPool2x2);
