@@ -331,7 +331,8 @@ class GatedGateFunction(torch.autograd.Function):
     the gate's and the convolution's: the C kernel writes the first, the gate's is added in place by one
     addmm (a 1x1 convolution on channels_last rows is a matrix product), the convolution's by oneDNN as
     it computes it (_conv3x3_backward); autograd would write each and add them up in passes of their own.
-    The gate's weight gradient is one mm (oneDNN's 1x1 weight gradient was 1.5-3x slower here)."""
+    The gate's weight gradient is a matrix product too, one per thread (oneDNN's 1x1 weight gradient was
+    1.5-3x slower here)."""
 
     @staticmethod
     def forward(ctx, x, conv_weight, gate_weight, gate_bias, weight, bias, running_mean, running_var,
