@@ -324,6 +324,14 @@ def _gate_backward(x: torch.Tensor, v: torch.Tensor, dx: torch.Tensor, dgate: to
     return dv.view_as(v).unsqueeze(-1).unsqueeze(-1)
 
 
+def _block_gradients(x, cw, v, dx, dconv, dgate, grads):
+    """GatedGateFunction's and GatedGatePool2Function's gradients from their C backward's (dx the residual's
+    share of x's, dconv, dgate, grads): the gate's and the convolution's shares added onto dx."""
+    dv = _gate_backward(x, v, dx, dgate)
+    dw = _conv3x3_backward(dconv, x, cw, dx)
+    return dx, dw, dv, grads[2], grads[0], grads[1], None, None, None, None
+
+
 class GatedGateFunction(torch.autograd.Function):
     """ReLU(x + batch_norm(conv(x)) * sigmoid(gate(x))): models.GatedConv in training, its 3x3 convolution
     (weight (C, C, 3, 3), padding 1, no bias) and its 1x1 gate (weight (C, C, 1, 1), bias (C,)) included,
@@ -347,10 +355,7 @@ class GatedGateFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gout):
         x, cw, out, conv, sig, stats, v = ctx.saved_tensors
-        dx, dconv, dgate, grads = _gated_backward(out, conv, sig, stats, gout)
-        dv = _gate_backward(x, v, dx, dgate)
-        dw = _conv3x3_backward(dconv, x, cw, dx)
-        return dx, dw, dv, grads[2], grads[0], grads[1], None, None, None, None
+        return _block_gradients(x, cw, v, *_gated_backward(out, conv, sig, stats, gout))
 
 
 class GatedGatePool2Function(torch.autograd.Function):
@@ -386,9 +391,7 @@ class GatedGatePool2Function(torch.autograd.Function):
         library().gated_maxpool2_backward(_ptr(conv), _ptr(sig), _ptr(gout), _ptr(code), n, h, w, c,
                                           _ptr(stats), _ptr(grads), _ptr(dx), _ptr(dconv), _ptr(dgate),
                                           torch.get_num_threads())
-        dv = _gate_backward(x, v, dx, dgate)
-        dw = _conv3x3_backward(dconv, x, cw, dx)
-        return dx, dw, dv, grads[2], grads[0], grads[1], None, None, None, None
+        return _block_gradients(x, cw, v, dx, dconv, dgate, grads)
 
 
 def _sa_mask(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):

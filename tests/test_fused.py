@@ -42,6 +42,24 @@ def fp64_fused_eager(run):
     return ref, got, eager
 
 
+def module_fp64_fused_eager(module, x, g):
+    """fp64_fused_eager for a copy of module on bf16 channels_last x, backward from g: per run, [output,
+    x's gradient] + each parameter's gradient (fp64: the module and x in double; else under bf16 autocast)."""
+    def run(kind):
+        m = copy.deepcopy(module)
+        if kind == "fp64":
+            xx = x.double().requires_grad_()
+            y = m.double()(xx)
+        else:
+            xx = x.clone().requires_grad_()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = m(xx)
+        y.backward(g.to(y.dtype))
+        return [y, xx.grad] + [p.grad for p in m.parameters()]
+
+    return fp64_fused_eager(run)
+
+
 @pytest.fixture
 def eager_only(monkeypatch):
     monkeypatch.setattr(fused, "_lib", None)
@@ -146,20 +164,7 @@ def test_gated_conv_with_its_gate_inside_matches_reference(shape, strong_gate, c
     if strong_gate:
         block.bn.bias.data.fill_(2.0)
     x, g = cl_bf16(torch.randn(shape)), cl_bf16(torch.randn(shape))
-
-    def run(kind):
-        m = copy.deepcopy(block)
-        if kind == "fp64":
-            xx = x.double().requires_grad_()
-            y = m.double()(xx)
-        else:
-            xx = x.clone().requires_grad_()
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                y = m(xx)
-        y.backward(g.to(y.dtype))
-        return [y, xx.grad] + [p.grad for p in m.parameters()]
-
-    ref, got, eager = fp64_fused_eager(run)
+    ref, got, eager = module_fp64_fused_eager(block, x, g)
     assert bool(fused._conv_add_) == conv_add  # the post-op ran (this torch has it), or the fallback did
     assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
     names = ["output", "x"] + [name for name, _ in block.named_parameters()]
@@ -226,20 +231,7 @@ def check_attention(shape):
     sa.conv.weight.data.normal_(0, 0.3)  # a mask that varies, not the neutral start
     sa.conv.bias.data.normal_()
     x, g = cl_bf16(torch.randn(shape)), cl_bf16(torch.randn(shape))
-
-    def run(kind):
-        m = copy.deepcopy(sa)
-        if kind == "fp64":
-            xx = x.double().requires_grad_()
-            y = m.double()(xx)
-        else:
-            xx = x.clone().requires_grad_()
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                y = m(xx)
-        y.backward(g.to(y.dtype))
-        return [y, xx.grad, m.conv.weight.grad, m.conv.bias.grad]
-
-    ref, got, eager = fp64_fused_eager(run)
+    ref, got, eager = module_fp64_fused_eager(sa, x, g)  # output, x, conv weight, conv bias
     assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
     for name, r, f, e in zip(["output", "x"], ref[:2], got[:2], eager[:2]):
         assert rel(f, r) <= 1.5 * rel(e, r) + 2e-3, name
