@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import binomtest, chi2
+from scipy.stats import binomtest, chi2, ttest_ind
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from .data import CLASSES, to_float
@@ -128,12 +128,12 @@ def holm(tests: dict, alpha: float = 0.05) -> list:
     return kept
 
 
-def describe_holm(tests: dict[tuple[str, str], dict], alpha: float = 0.05) -> str:
+def describe_holm(tests: dict[tuple[str, str], dict], alpha: float = 0.05, on: str = "on the same test set") -> str:
     """One sentence: which pairwise differences survive the correction for making several comparisons."""
     held = holm(tests, alpha)
     verdict = ("these still hold: " + ", ".join(f"{a} vs {b}" for a, b in held) + "." if held
                else "none of the differences holds.")
-    return (f"These are {len(tests)} tests on the same test set; with Holm's correction for that "
+    return (f"These are {len(tests)} tests {on}; with Holm's correction for that "
             f"(family-wise error {alpha:g}) {verdict}")
 
 
@@ -147,6 +147,47 @@ def compare_pairs(y_true, predictions: dict[str, np.ndarray],
             t = tests[a, b] = mcnemar(y_true, predictions[a], predictions[b])
             lines.append(describe_mcnemar(a, b, accuracies[a], accuracies[b], t))
     return lines, describe_holm(tests) if len(tests) > 1 else None
+
+
+def welch(a, b) -> dict:
+    """Welch's t-test (unequal variances) on two groups of runs' scores, e.g. test accuracies over seeds:
+    is the difference of the means larger than the runs' spread explains? p is nan under 2 runs a group,
+    or where neither group varies (the test is then undefined)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return {"diff": diff, "statistic": float("nan"), "p_value": float("nan"), "n": (len(a), len(b))}
+    t = ttest_ind(a, b, equal_var=False)
+    return {"diff": diff, "statistic": float(t.statistic), "p_value": float(t.pvalue), "n": (len(a), len(b))}
+
+
+def describe_welch(name_a: str, name_b: str, test: dict, alpha: float = 0.05) -> str:
+    """One plain sentence, e.g. 'simple vs sa: simple is better by 0.0123 on average (Welch's t-test over
+    3 and 3 runs, p = 0.004)'."""
+    p, (na, nb), d = test["p_value"], test["n"], test["diff"]
+    runs = f"{na} and {nb} runs"
+    if not p == p:  # nan
+        return f"{name_a} vs {name_b}: no test (needs 2 or more runs each that differ; {runs}), difference {d:+.4f}"
+    p_txt = f"p = {p:.3g}" if p >= 1e-4 else "p < 0.0001"
+    if p < alpha:
+        better = name_a if d > 0 else name_b
+        return (f"{name_a} vs {name_b}: {better} is better by {abs(d):.4f} on average, more than the "
+                f"seed-to-seed spread explains (Welch's t-test over {runs}, {p_txt})")
+    return (f"{name_a} vs {name_b}: difference {d:+.4f} on average, within the seed-to-seed spread "
+            f"(Welch's t-test over {runs}, {p_txt})")
+
+
+def compare_groups(scores: dict[str, list[float]], alpha: float = 0.05) -> tuple[list[str], str | None]:
+    """Welch's t-test for every pair of architectures on their runs' scores (one per seed), one plain sentence
+    each, and (when there are several pairs with a test) which differences survive Holm's correction."""
+    names, tests, lines = list(scores), {}, []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            t = welch(scores[a], scores[b])
+            lines.append(describe_welch(a, b, t, alpha))
+            if t["p_value"] == t["p_value"]:
+                tests[a, b] = t
+    return lines, describe_holm(tests, alpha, on="between the same runs") if len(tests) > 1 else None
 
 
 def study_table(reports: dict[str, dict], with_study: bool = True) -> str:

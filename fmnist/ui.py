@@ -16,8 +16,8 @@ from .inference import ModelZoo
 from .models import list_models
 from .preprocess import Prepared, prepare
 from .reference import STUDY_RECIPE
-from .views import (confusion_figure, curves_figure, example_paths, load_test_sample, metrics_markdown,
-                    models_markdown, progress_html, results_markdown, sweep_figure)
+from .views import (confusion_figure, curves_figure, example_paths, load_seed_study, load_test_sample,
+                    metrics_markdown, models_markdown, progress_html, results_markdown, sweep_figure)
 
 SHIPPED = list_models()
 PREVIEW = 168
@@ -298,7 +298,7 @@ def _metrics_tab(zoo: ModelZoo) -> tuple:
         return confusion_figure(meta["test_metrics"]["confusion"], name) if meta.get("test_metrics") else None
 
     gr.Markdown("### The three architectures\n\n" + models_markdown(zoo.models))
-    gr.Markdown(metrics_markdown(zoo.meta))
+    gr.Markdown(metrics_markdown(zoo.meta, load_seed_study()))
     with gr.Row():
         cm_model = gr.Dropdown(list(zoo.models), value=next(iter(zoo.models), None), label="confusion matrix of")
     cm_plot = gr.Plot()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .data import CLASSES
-from .evaluate import compare_pairs, format_interval, study_table
+from .evaluate import compare_groups, compare_pairs, format_interval, study_table
 from .models import count_macs, count_parameters
 from .reference import STUDY_ACCURACY
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+SEED_STUDY = ASSETS / "seed_study.json"  # written by tools/results.py --seeds
 COLOURS = {"simple": "#1f77b4", "sa": "#d62728", "gated": "#2ca02c"}
 
 
@@ -90,8 +92,9 @@ def models_markdown(models: dict) -> str:
                                "global average pooling, dropout and a linear head; normalization is inside the model.")
 
 
-def metrics_markdown(meta: dict[str, dict]) -> str:
-    """Study-layout table (ours, study in brackets), intervals and McNemar sentences from checkpoints."""
+def metrics_markdown(meta: dict[str, dict], seeds: dict | None = None) -> str:
+    """Study-layout table (ours, study in brackets), intervals and McNemar sentences from checkpoints;
+    with seeds (load_seed_study()), the several-seeds comparison of the architectures after them."""
     reports = {n: m["test_metrics"] for n, m in meta.items() if m.get("test_metrics")}
     if not reports:
         return "No test metrics are stored in the checkpoints."
@@ -112,7 +115,66 @@ def metrics_markdown(meta: dict[str, dict]) -> str:
         lines += ["", "### Is one model really better? McNemar's test on the paired test predictions", ""]
         pairs, holm = compare_pairs(labels, preds, {n: reports[n]["accuracy"] for n in preds})
         lines += ["- " + line for line in pairs] + (["", holm] if holm else [])
+    if seeds:
+        lines += ["", seed_study_markdown(seeds)]
     return "\n".join(lines)
+
+
+def load_seed_study(path: Path = SEED_STUDY) -> dict | None:
+    """The several-seeds study shipped with the package (see seed_study_markdown), or None where the file
+    is missing or not such a study (the Metrics tab then leaves the section out rather than fail)."""
+    try:
+        study = json.loads(path.read_text())
+        runs = study["runs"].values()
+        if any(runs) and all(isinstance(r["accuracy"], float) and isinstance(r["macro_f1"], float) and isinstance(r["epochs"], int)
+               and "seed" in r for rs in runs for r in rs):
+            return study
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        pass
+    return None
+
+
+def seed_study_markdown(study: dict, heading: str = "###") -> str:
+    """Markdown for a study of the architectures over seeds, from {"runs": {arch: [{"seed", "accuracy",
+    "macro_f1", "epochs", "budget_s", "widths", "device", "minutes_to_level", "epoch_to_level"}, ...]},
+    "level", "made_with"}: mean ± sd per architecture and Welch's t-tests between them (Holm-corrected)."""
+    runs = {n: rs for n, rs in study["runs"].items() if rs}
+    if not runs:
+        return f"{heading} Several seeds under the same budget\n\nNo seed runs were found."
+    every = [r for rs in runs.values() for r in rs]
+    level = study.get("level", 0.893)
+
+    def each(key: str, fmt) -> str:  # one value shared by every run, or each distinct one
+        return " or ".join(sorted({fmt(r[key]) for r in every if r.get(key) is not None})) or "?"
+
+    budget = each("budget_s", lambda b: f"{b / 60:g}")
+    widths = each("widths", lambda w: "-".join(map(str, w)))
+    fewest = min(len(rs) for rs in runs.values())
+    lines = [f"{heading} Several seeds under the same budget: is one architecture better?", "",
+             f"Separate from the shipped models: each architecture trained from scratch with {fewest} or more seeds "
+             f"under one equal wall-clock budget ({budget} minutes of training each, validation included, one run at "
+             f"a time, on {each('device', str)}) at widths {widths}, to see how far one run's accuracy moves with the "
+             f"seed and which gaps between architectures are larger than that.", "",
+             f"| model | seeds | test accuracy mean ± sd | macro-F1 mean ± sd | per seed: test accuracy (epochs) | "
+             f"minutes to validation ≥ {level}, per seed |", "|---|---|---|---|---|---|"]
+    for n, rs in runs.items():
+        per_seed = ", ".join(f"{r['accuracy']:.4f} ({r['epochs']} ep)" for r in rs)
+        reach = ", ".join(f"{r['minutes_to_level']:.1f} (epoch {r['epoch_to_level']})"
+                          if r.get("minutes_to_level") is not None else "not reached" for r in rs)
+        lines.append(f"| {n} | {', '.join(str(r['seed']) for r in rs)} | {_mean_sd([r['accuracy'] for r in rs])} | "
+                     f"{_mean_sd([r['macro_f1'] for r in rs])} | {per_seed} | {reach} |")
+    pairs, holm = compare_groups({n: [r["accuracy"] for r in rs] for n, rs in runs.items()})
+    lines += ["", "Test accuracy over the seeds, pair by pair:", ""]
+    lines += ["- " + line for line in pairs] + (["", holm] if holm else [])
+    lines += ["", f"With {fewest} seeds a test finds only large gaps: one it does not find may still be real. A budget "
+              "in minutes favours the architecture that runs more epochs per minute on the machine (the epochs "
+              "above)." + (f" Made with `{study['made_with']}`." if study.get("made_with") else "")]
+    return "\n".join(lines)
+
+
+def _mean_sd(values: list[float]) -> str:
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.4f} ± {sd:.4f}"
 
 
 def _test_labels() -> np.ndarray | None:

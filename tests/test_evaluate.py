@@ -1,5 +1,8 @@
+import math
+
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
 from fmnist import evaluate as ev
 from fmnist.data import CLASSES
@@ -75,6 +78,39 @@ def test_holm_keeps_only_differences_that_survive_several_comparisons():
     assert "these still hold: a vs c, a vs b." in ev.describe_holm(steps)
     # once one fails, later (larger) p-values are not tested even if they would pass alone
     assert ev.holm({("a", "b"): t(0.03), ("a", "c"): t(0.04)}) == []
+
+
+def test_welch_matches_the_hand_computed_test_and_names_the_better_group():
+    a, b = [0.91, 0.92, 0.93], [0.88, 0.89, 0.90]
+    t = ev.welch(a, b)
+    # by hand: difference 0.03, each group's variance 1e-4, se = sqrt(2e-4 / 3), Welch df = 4
+    se = math.sqrt(2e-4 / 3)
+    assert t["diff"] == pytest.approx(0.03)
+    assert t["statistic"] == pytest.approx(0.03 / se)
+    assert t["p_value"] == pytest.approx(2 * student_t.sf(0.03 / se, 4))
+    line = ev.describe_welch("simple", "gated", t)
+    assert line.startswith("simple vs gated: simple is better by 0.0300") and "over 3 and 3 runs" in line
+    # the same groups the other way round: the better one is still simple
+    assert "simple is better" in ev.describe_welch("gated", "simple", ev.welch(b, a))
+
+
+def test_welch_says_when_a_difference_is_within_the_spread_or_cannot_be_tested():
+    overlap = ev.welch([0.90, 0.92, 0.94], [0.91, 0.92, 0.93])
+    assert overlap["p_value"] > 0.5
+    assert "within the seed-to-seed spread" in ev.describe_welch("sa", "gated", overlap)
+    for a, b in (([0.9], [0.8, 0.85]), ([0.9, 0.9], [0.8, 0.8])):  # one run; no spread at all
+        t = ev.welch(a, b)
+        assert math.isnan(t["p_value"]) and "no test" in ev.describe_welch("sa", "gated", t)
+
+
+def test_compare_groups_tests_every_pair_and_corrects_for_several():
+    scores = {"simple": [0.91, 0.92, 0.93], "sa": [0.88, 0.89, 0.90], "gated": [0.905, 0.915, 0.925]}
+    lines, holm = ev.compare_groups(scores)
+    assert [line.split(":")[0] for line in lines] == ["simple vs sa", "simple vs gated", "sa vs gated"]
+    assert holm.startswith("These are 3 tests between the same runs")
+    # a pair without a test is reported but left out of the correction
+    lines, holm = ev.compare_groups({"simple": [0.9, 0.91], "sa": [0.8]})
+    assert "no test" in lines[0] and holm is None
 
 
 def test_compare_pairs_says_holm_only_for_several_pairs():
