@@ -23,16 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fmnist.augment import PRESETS  # noqa: E402
 from fmnist.checkpoints import load_checkpoint  # noqa: E402
 from fmnist.models import list_models  # noqa: E402
-from fmnist.training import TrainConfig, fit  # noqa: E402
-
-TARGET = 0.893
-
-
-def from_history(history: list[dict]) -> tuple[float | None, int | None]:
-    for h in history:
-        if h["val_acc"] >= TARGET:
-            return h["elapsed_s"], h["epoch"]
-    return None, None
+from fmnist.reference import STUDY_LEVEL  # noqa: E402
+from fmnist.training import TrainConfig, first_reaching, fit  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +36,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-4, help="with --train: peak learning rate (the study's 3e-4)")
     a = p.parse_args()
     augment = a.augment if a.augment in PRESETS else tuple(a.augment.split(","))
-    print(f"| model | reached val acc {TARGET} after | epoch | best val acc seen |\n|---|---|---|---|")
+    print(f"| model | reached val acc {STUDY_LEVEL} after | epoch | best val acc seen |\n|---|---|---|---|")
     for name in a.checkpoints:
         if a.train:
             stop = threading.Event()
@@ -54,11 +46,11 @@ def main() -> None:
             for ev in fit(cfg, stop=stop):
                 if ev["event"] == "epoch":
                     history.append(ev)
-                    if ev["val_acc"] >= TARGET:
+                    if ev["val_acc"] >= STUDY_LEVEL:
                         stop.set()
         else:
             history = load_checkpoint(name).meta["history"]
-        t, ep = from_history(history)
+        t, ep = first_reaching(history)
         best = max((h["val_acc"] for h in history), default=float("nan"))
         when = f"{t / 60:.1f} min" if t is not None else f"not reached in {history[-1]['elapsed_s'] / 60:.1f} min" if history else "-"
         print(f"| {name} | {when} | {ep or '-'} | {best:.4f} |")

@@ -25,6 +25,7 @@ from . import fused
 from .data import Split, load_fashion_mnist, make_split, to_float
 from .evaluate import evaluate_model, predict_proba
 from .models import FashionCNN, count_parameters, create_model
+from .reference import STUDY_LEVEL
 
 
 @dataclass
@@ -386,6 +387,14 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     yield {"event": "end", "status": status, "label": result.label, "result": result,
            "val_acc": val_metrics["val_acc"], "test_acc": test["accuracy"] if test else None,
            "train_time_s": train_time}
+
+
+def first_reaching(history: list[dict], level: float = STUDY_LEVEL) -> tuple[float | None, int | None]:
+    """(elapsed seconds, epoch) where a run's validation accuracy first reached level, or (None, None)."""
+    for h in history:
+        if h["val_acc"] >= level:
+            return h["elapsed_s"], h["epoch"]
+    return None, None
 
 
 def previous_run_chain(meta: dict) -> list[dict]:

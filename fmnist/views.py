@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from .data import CLASSES
 from .evaluate import compare_groups, compare_pairs, format_interval, study_table
 from .models import count_macs, count_parameters
-from .reference import STUDY_ACCURACY
+from .reference import STUDY_ACCURACY, STUDY_LEVEL
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SEED_STUDY = ASSETS / "seed_study.json"  # written by tools/results.py --seeds
@@ -142,7 +142,7 @@ def seed_study_markdown(study: dict, heading: str = "###") -> str:
     if not runs:
         return f"{heading} Several seeds under the same budget\n\nNo seed runs were found."
     every = [r for rs in runs.values() for r in rs]
-    level = study.get("level", 0.893)
+    level = study.get("level", STUDY_LEVEL)
 
     def each(key: str, fmt) -> str:  # one value shared by every run, or each distinct one
         return " or ".join(sorted({fmt(r[key]) for r in every if r.get(key) is not None})) or "?"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import fmnist
-from fmnist.training import TrainConfig, fit, lr_factor
+from fmnist.training import TrainConfig, first_reaching, fit, lr_factor
 from fmnist.checkpoints import read_metadata
 
 
@@ -176,3 +176,10 @@ def test_a_fitted_model_owns_its_parameters_and_saves(small_split, tmp_path, ema
     loaded = load_checkpoint(path).model
     for u, v in zip(result.model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(u, v)
+
+
+def test_first_reaching_finds_the_first_epoch_at_the_level():
+    history = [{"epoch": e, "val_acc": v, "elapsed_s": 10.0 * e} for e, v in ((1, 0.80), (2, 0.893), (3, 0.90))]
+    assert first_reaching(history) == (20.0, 2)  # the study's 0.893 by default, reached exactly
+    assert first_reaching(history, 0.895) == (30.0, 3)
+    assert first_reaching(history, 0.95) == (None, None)
