@@ -61,11 +61,20 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def shipped_names() -> list[str]:
+    """Every shipped model: 'simple', 'sa', 'gated' (the study's recipe) and 'drawings/<arch>' (the
+    drawing-aware ones the Sketch tab uses), where present."""
+    return list_models() + [f"drawings/{n}" for n in list_models()
+                            if (CHECKPOINT_DIR / "drawings" / n / "model.safetensors").is_file()]
+
+
 def resolve_path(name_or_path: str | os.PathLike) -> Path:
-    """'simple' -> checkpoints/simple/model.safetensors; a folder -> its model.safetensors; a file -> itself."""
+    """'simple' -> checkpoints/simple/model.safetensors ('drawings/simple' likewise); a folder -> its
+    model.safetensors; a file -> itself."""
     p = Path(name_or_path)
-    if str(name_or_path) in list_models() and not p.exists():
-        p = CHECKPOINT_DIR / str(name_or_path)
+    name = str(name_or_path)
+    if (name in list_models() or (name.startswith("drawings/") and name[9:] in list_models())) and not p.exists():
+        p = CHECKPOINT_DIR / name
     if p.is_dir():
         p = p / "model.safetensors"
     return p
@@ -89,8 +98,8 @@ def save_checkpoint(model: FashionCNN, path: str | os.PathLike, **meta) -> Path:
     return path
 
 
-def save_result(result, path: str | os.PathLike) -> Path:
-    """Save a fmnist.train.TrainResult with its config, history and metrics."""
+def save_result(result, path: str | os.PathLike, **extra) -> Path:
+    """Save a fmnist.train.TrainResult with its config, history and metrics (and any extra metadata)."""
     test = dict(result.test_metrics or {})
     predictions = test.pop("predictions", None)
     return save_checkpoint(
@@ -99,7 +108,7 @@ def save_result(result, path: str | os.PathLike) -> Path:
         test_metrics=test or None, test_predictions=predictions, train_time_s=result.train_time_s,
         time_to_best_s=result.time_to_best_s, steps=result.steps, data_fingerprint=result.data_fingerprint,
         trained_on={"device": result.device, "bf16": result.bf16},
-        **({"previous_runs": result.previous_runs} if result.previous_runs else {}),
+        **({"previous_runs": result.previous_runs} if result.previous_runs else {}), **extra,
     )
 
 

@@ -9,7 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint, read_metadata, resolve_path, save_result
+from .checkpoints import (CHECKPOINT_DIR, CheckpointError, load_checkpoint, read_metadata, resolve_path, save_result,
+                          shipped_names)
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .models import count_macs, count_parameters, create_model, list_models
 from .training import TrainConfig, fit
@@ -48,6 +49,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, help="checkpoint to continue training from")
     t.add_argument("--restart-schedule", action="store_true",
                    help="with --resume: a fresh learning-rate schedule over this run (a warm restart)")
+    t.add_argument("--drawings", type=float, default=d.drawings,
+                   help="fraction of each batch shown as drawings of the same images (0: none, as the study)")
+    t.add_argument("--outliers", type=float, default=d.outliers,
+                   help="fraction of each batch shown as non-garment doodles, trained towards no class (0: none)")
     t.add_argument("--out", default=None, help="where to save (default runs/<arch>-<time>.safetensors)")
     t.add_argument("--tensorboard", default=None, metavar="DIR", help="also log to TensorBoard in DIR")
     t.add_argument("--quiet", action="store_true", help="no progress bar; one line per epoch")
@@ -55,7 +60,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate checkpoints on the 10,000 test images",
                        description="Evaluate checkpoints on the test set: study-layout table, intervals, McNemar.")
-    e.add_argument("--models", nargs="+", default=list_models(), help="shipped names or checkpoint paths")
+    e.add_argument("--models", nargs="+", default=None,
+                   help="shipped names (simple, sa, gated, drawings/<arch>) or checkpoint paths (default: every shipped model)")
     e.add_argument("--json", action="store_true", help="print one JSON object keyed by model name")
     e.add_argument("--no-tta", action="store_true", help="skip the flip test-time-augmentation figures")
     e.add_argument("--data-dir", default=None)
@@ -73,7 +79,7 @@ def _config_from_args(a) -> TrainConfig:
         patience=a.patience, seed=a.seed, limit=a.limit, val_size=a.val_size, widths=a.widths,
         dropout=a.dropout, ema=a.ema, device=a.device, bf16={"auto": "auto", "on": True, "off": False}[a.bf16],
         channels_last="auto", data_dir=a.data_dir, resume=a.resume, time_budget_s=a.time_budget,
-        restart_schedule=a.restart_schedule,
+        restart_schedule=a.restart_schedule, drawings=a.drawings, outliers=a.outliers,
     )
 
 
@@ -161,7 +167,7 @@ def _report_keys(names: list[str]) -> dict[str, str]:
     """Report key -> model: the shipped name or the file's stem, or the path as given where stems collide
     (runs/a/sa-s0.safetensors beside runs/b/sa-s0.safetensors), so no model's report replaces another's."""
     names = list(dict.fromkeys(names))
-    stems = [n if n in list_models() else Path(n).stem for n in names]
+    stems = [n if n in shipped_names() else Path(n).stem for n in names]
     return {s if stems.count(s) == 1 else n: n for s, n in zip(stems, names)}
 
 
@@ -180,7 +186,7 @@ def _evaluate_all(names: list[str], data_dir: str | None, tta: bool) -> tuple[di
 def cmd_evaluate(a) -> int:
     from .evaluate import compare_pairs, format_interval, study_table
 
-    reports, _, ds = _evaluate_all(a.models, a.data_dir, not a.no_tta)
+    reports, _, ds = _evaluate_all(a.models or shipped_names(), a.data_dir, not a.no_tta)
     if a.json:
         keep = ("accuracy", "macro_f1", "per_class", "accuracy_ci95", "macro_f1_ci95", "tta_flips")
         print(json.dumps({k: {f: r[f] for f in keep if f in r} for k, r in reports.items()}, indent=1))
@@ -188,7 +194,7 @@ def cmd_evaluate(a) -> int:
     print(study_table(reports))
     print()
     for k, r in reports.items():
-        print(f"{k:8s} accuracy {format_interval(r['accuracy'], r['accuracy_ci95'])}  "
+        print(f"{k:15s} accuracy {format_interval(r['accuracy'], r['accuracy_ci95'])}  "
               f"macro-F1 {format_interval(r['macro_f1'], r['macro_f1_ci95'])}"
               + (f"  (flip TTA {r['tta_flips']['accuracy']:.4f})" if "tta_flips" in r else ""))
     pairs, holm = compare_pairs(ds.test_labels.numpy(), {k: r["predictions"] for k, r in reports.items()},

@@ -36,8 +36,9 @@ def overlay(image28: np.ndarray, heat: np.ndarray, size: int = 168, alpha: float
     return (base * (1 - alpha) + colour * alpha).round().astype(np.uint8)
 
 
-def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None):
-    """One forward and one backward for x (1, 1, 28, 28): probabilities (10,), the model's own first-stage
+def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None, temperature: float = 1.0):
+    """One forward and one backward for x (1, 1, 28, 28): probabilities (10,) of logits / temperature
+    (fmnist.calibrate), the model's own first-stage
     map (28, 28) scaled to [0, 1] or None, and Grad-CAM (7, 7) in [0, 1] for target (default: top class).
 
     Grad-CAM (Selvaraju et al. 2017) weighs the last stage's activation before pooling by its mean
@@ -52,7 +53,7 @@ def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None):
     cam = F.relu((weights * act).sum(1))[0].detach()  # (7, 7)
     top = float(cam.max())
     cam = (cam / top).numpy() if top > 0 else cam.numpy()
-    return logits.detach().softmax(1)[0].numpy(), _unit(maps[0][0].numpy()) if maps else None, cam
+    return (logits.detach() / temperature).softmax(1)[0].numpy(), _unit(maps[0][0].numpy()) if maps else None, cam
 
 
 def grad_cam(model: FashionCNN, x: torch.Tensor, target: int | None = None) -> np.ndarray:

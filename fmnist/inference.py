@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 
-from .checkpoints import CheckpointError, load_checkpoint
+from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint
 from .data import CLASSES
 from .explain import explain as explain_one
 from .explain import overlay
@@ -16,6 +16,12 @@ from .models import FashionCNN, list_models
 from .preprocess import Prepared, prepare
 
 LOW_CONFIDENCE = 0.5
+# Below this mean (calibrated) confidence, or when the models name different classes, the app says the
+# input does not look like a garment instead of naming one (bench/drawings.py measures both error rates).
+GARMENT_CONFIDENCE = 0.5
+DRAWING_CHECKPOINTS = CHECKPOINT_DIR / "drawings"  # the drawing-aware models the Sketch tab answers with
+HOW_TO_DRAW = ("Draw the whole outline of one garment, large: a T-shirt, trousers, a dress, a shoe seen "
+               "from the side, a bag with its handle.")
 
 
 @dataclass
@@ -34,17 +40,27 @@ class Comparison:
     predictions: dict[str, ModelPrediction] = field(default_factory=dict)
 
     @property
+    def looks_like_a_garment(self) -> bool:
+        """The models agree on one class and are, on average, at least GARMENT_CONFIDENCE sure of it."""
+        if not self.predictions:
+            return False
+        tops = {p.top for p in self.predictions.values()}
+        mean = sum(p.confidence for p in self.predictions.values()) / len(self.predictions)
+        return len(tops) == 1 and mean >= GARMENT_CONFIDENCE
+
+    @property
     def verdict(self) -> str:
-        """An honest one-liner: agreement, disagreement or low confidence."""
+        """An honest one-liner: agreement, or that this does not look like a garment and what to do."""
         if not self.predictions:
             return "No model is available."
-        tops = {p.top for p in self.predictions.values()}
+        votes = ", ".join(f"{n}: {p.top} ({p.confidence:.0%})" for n, p in self.predictions.items())
+        if not self.looks_like_a_garment:
+            tops = {p.top for p in self.predictions.values()}
+            why = "the models disagree" if len(tops) > 1 else "none of the models is sure"
+            hint = HOW_TO_DRAW if self.prepared.drawing else "Try a photo of one garment on a plain background."
+            return f"**This does not look like a garment** to the models ({why}: {votes}). {hint}"
+        msg = f"All models say **{next(iter(self.predictions.values())).top}**."
         low = [n for n, p in self.predictions.items() if p.confidence < LOW_CONFIDENCE]
-        if len(tops) > 1:
-            votes = ", ".join(f"{n}: {p.top} ({p.confidence:.0%})" for n, p in self.predictions.items())
-            msg = f"The models disagree ({votes}); none of them is sure of this one."
-        else:
-            msg = f"All models say **{tops.pop()}**."
         if low:
             msg += f" Low confidence (under {LOW_CONFIDENCE:.0%}) from {', '.join(low)}: treat the answer as a guess."
         return msg
@@ -73,6 +89,7 @@ class ModelZoo:
         self.channels_last = channels_last
         self.models: dict[str, FashionCNN] = {}
         self.meta: dict[str, dict] = {}
+        self.temperature: dict[str, float] = {}  # from each checkpoint's calibration; 1 where it has none
         self.unavailable: dict[str, str] = {}
         for name in names or list_models():
             src = Path(checkpoint_dir) / name if checkpoint_dir else name
@@ -81,11 +98,19 @@ class ModelZoo:
             except CheckpointError as e:
                 self.unavailable[name] = str(e)
                 continue
-            self.models[name], self.meta[name] = self._ready(ckpt.model), ckpt.meta
+            self.add(name, ckpt.model, ckpt.meta)
+
+    @classmethod
+    def for_drawings(cls) -> "ModelZoo":
+        """The drawing-aware models where they are shipped, else the study's."""
+        folder = DRAWING_CHECKPOINTS if (DRAWING_CHECKPOINTS / list_models()[0] / "model.safetensors").is_file() else None
+        return cls(checkpoint_dir=folder)
 
     def add(self, name: str, model: FashionCNN, meta: dict | None = None) -> None:
         self.models[name] = self._ready(model)
         self.meta[name] = meta or {}
+        t = float((self.meta[name].get("calibration") or {}).get("temperature") or 1.0)
+        self.temperature[name] = t if np.isfinite(t) and t > 0 else 1.0
 
     def _ready(self, model: FashionCNN) -> FashionCNN:
         model.eval()
@@ -93,8 +118,8 @@ class ModelZoo:
 
     @torch.inference_mode()
     def probabilities(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None) -> dict[str, np.ndarray]:
-        """Softmax (N, 10) per model for a prepared batch x (N, 1, 28, 28)."""
-        return {n: m(x).softmax(1).numpy() for n, m in (models or self.models).items()}
+        """Calibrated softmax (N, 10) per model for a prepared batch x (N, 1, 28, 28)."""
+        return {n: (m(x) / self.temperature.get(n, 1.0)).softmax(1).numpy() for n, m in (models or self.models).items()}
 
     def compare(self, image=None, angle: float = 0.0, hflip: bool = False, vflip: bool = False,
                 explain: bool = True, extra: dict[str, FashionCNN] | None = None,
@@ -110,7 +135,7 @@ class ModelZoo:
         probs = None if explain else self.probabilities(x, models)
         for name, model in models.items():
             if explain:  # probabilities, own map and Grad-CAM from one forward and one backward
-                p, own, cam = explain_one(model, x)
+                p, own, cam = explain_one(model, x, temperature=self.temperature.get(name, 1.0))
             else:
                 p = probs[name][0]
             pred = ModelPrediction(name=name, probs={c: float(v) for c, v in zip(CLASSES, p)},

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import augment as aug
-from . import fused
+from . import fused, sketches
 from .data import Split, load_fashion_mnist, make_split, to_float
 from .evaluate import evaluate_model, predict_proba
 from .models import FashionCNN, count_parameters, create_model
@@ -57,6 +57,10 @@ class TrainConfig:
     resume: str | None = None     # checkpoint to continue from (weights, history, epoch counter)
     restart_schedule: bool = False  # with resume: a fresh schedule over this run (a warm restart, SGDR)
     time_budget_s: float | None = None  # stop after this much training time; schedules follow the clock
+    drawings: float = 0.0         # fraction of each batch shown as drawings of the same images
+                                  # (fmnist.sketches); the study has none: 0
+    outliers: float = 0.0         # fraction shown as non-garment doodles, trained towards no class
+                                  # (outlier exposure; train accuracy counts them as wrong); study: 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -224,6 +228,20 @@ def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
     raise ValueError(f"unknown schedule {schedule!r}; choose from constant, cosine, onecycle")
 
 
+DOODLES = 20_000      # non-garment doodles made for outlier exposure
+OUTLIER_WEIGHT = 0.5  # their loss (cross-entropy to the uniform distribution) relative to a garment's
+
+
+def batch_loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0, outliers: bool = False) -> torch.Tensor:
+    """Cross-entropy; with outliers, inputs labelled -1 are pushed towards the uniform distribution
+    (Hendrycks et al. 2019), so that a model is unsure of what is not a garment."""
+    if not outliers:
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    ce = F.cross_entropy(logits, y.clamp_min(0), label_smoothing=label_smoothing, reduction="none")
+    uniform = -F.log_softmax(logits, 1).mean(1)
+    return torch.where(y < 0, OUTLIER_WEIGHT * uniform, ce).mean()
+
+
 @torch.inference_mode()
 def _val_metrics(model, images, labels, bf16) -> dict:
     probs = torch.from_numpy(predict_proba(model, images, bf16=bf16))
@@ -270,6 +288,9 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     ema = WeightEMA(model, cfg.ema) if cfg.ema else None
 
     x_train = split.train_images.to(device)
+    # one drawing per training image, made once and cached; a batch swaps some images for theirs
+    bank = sketches.drawing_bank(split.train_images, cfg.seed).to(device) if cfg.drawings else None
+    doodles = sketches.doodle_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None
     y_train = split.train_labels.to(device)
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -311,13 +332,21 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
                     status = "time_budget"
                     break
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            x = aug.augment(to_float(x_train[idx]), ops, g)
-            y = y_train[idx]
+            images, y = x_train[idx], y_train[idx]
+            if bank is not None:
+                as_drawing = torch.rand(len(idx), generator=g, device=device) < cfg.drawings
+                images = torch.where(as_drawing[:, None, None], bank[idx], images)
+            if doodles is not None:  # labelled -1: trained towards no class
+                as_doodle = torch.rand(len(idx), generator=g, device=device) < cfg.outliers
+                pick = torch.randint(len(doodles), (len(idx),), generator=g, device=device)
+                images = torch.where(as_doodle[:, None, None], doodles[pick], images)
+                y = torch.where(as_doodle, -1, y)
+            x = aug.augment(to_float(images), ops, g)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                loss = batch_loss(logits.float(), y, cfg.label_smoothing, doodles is not None)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(cfg.schedule, progress, warmup)
             if flat is not None:

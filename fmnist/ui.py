@@ -16,8 +16,9 @@ from .inference import ModelZoo
 from .models import list_models
 from .preprocess import Prepared, prepare
 from .reference import STUDY_RECIPE
-from .views import (confusion_figure, curves_figure, example_paths, load_seed_study, load_test_sample,
-                    metrics_markdown, models_markdown, progress_html, results_markdown, sweep_figure)
+from .views import (confusion_figure, curves_figure, drawing_example_paths, drawing_models_markdown, example_paths,
+                    load_drawing_benchmark, load_seed_study, load_test_sample, metrics_markdown, models_markdown,
+                    progress_html, results_markdown, sweep_figure)
 
 SHIPPED = list_models()
 PREVIEW = 168
@@ -44,9 +45,13 @@ CSS = """
 """
 
 
-def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
-    """The whole app on `zoo` (the shipped checkpoints by default): three tabs and a hidden /predict."""
-    zoo = zoo or ModelZoo()
+def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -> gr.Blocks:
+    """The whole app: three tabs and a hidden /predict. `zoo` answers drawings, uploads and /predict (by
+    default the drawing-aware models); `study_zoo` is compared with the study in the Metrics tab (by
+    default the study-recipe models, or `zoo` itself when one is given)."""
+    if zoo is None:
+        zoo, study_zoo = ModelZoo.for_drawings(), study_zoo or ModelZoo()
+    study_zoo = study_zoo or zoo
     with gr.Blocks(title="fmnist-lab: three CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
         gr.Markdown("# fmnist-lab\nTrain, compare and explain three CNNs on Fashion-MNIST: **simple** (baseline), "
                     "**sa** (CBAM spatial attention) and **gated** (gated convolutions).")
@@ -58,11 +63,19 @@ def build_demo(zoo: ModelZoo | None = None) -> gr.Blocks:
         with gr.Tab("Train"):
             _train_tab(user_models, user_choice, user_column)
         with gr.Tab("Metrics & attention"):
-            fill_metrics, metrics_outputs = _metrics_tab(zoo)
+            fill_metrics, metrics_outputs = _metrics_tab(study_zoo, zoo)
         _predict_api(zoo)
         demo.load(fill_metrics, None, metrics_outputs, api_name="load", js=SELECT_BRUSH_JS)
     demo.queue(default_concurrency_limit=4)
     return demo
+
+
+def sketchpad(brush_size: int = 22) -> gr.Sketchpad:
+    """The Sketch tab's canvas (also used by tools/capture_drawings.py, so benchmark drawings are made
+    with exactly the component visitors draw on)."""
+    return gr.Sketchpad(label="Draw a garment (black ink on white)", elem_id="sketch", height=520,
+                        canvas_size=(560, 560), type="numpy", image_mode="RGBA", layers=False, transforms=(),
+                        brush=gr.Brush(default_size=brush_size, colors=["#000000"], color_mode="fixed"))
 
 
 def _own_map_label(name: str) -> str:
@@ -122,15 +135,15 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
     last_input = gr.State(None)            # the last prepared input, for the explorer
     with gr.Row():
         with gr.Column(scale=3):
-            sketch = gr.Sketchpad(label="Draw a garment (black ink on white)", elem_id="sketch", height=520,
-                                  canvas_size=(560, 560), type="numpy", image_mode="RGBA", layers=False,
-                                  transforms=(), brush=gr.Brush(default_size=22, colors=["#000000"],
-                                                                  color_mode="fixed"))
+            sketch = sketchpad()
             upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload", "clipboard"],
                               height=220, elem_id="upload")
+            gr.Examples(drawing_example_paths(), inputs=upload, label="Drawings (made with the mouse on this canvas)")
             gr.Examples(example_paths(), inputs=upload, label="Real test images")
         with gr.Column(scale=2):
-            preview = gr.Image(label="What the models see (28×28)", height=PREVIEW, interactive=False)
+            # the image's own height plus its label's row, so the whole 28x28 input shows
+            preview = gr.Image(label="What the models see (28×28)", height=PREVIEW + 48, interactive=False,
+                               elem_id="preview")
             verdict = gr.Markdown("Draw something, or upload a picture.", elem_id="verdict")
             with gr.Accordion("Invariance explorer: rotate and flip the input", open=True):
                 angle = gr.Slider(-180, 180, value=0, step=5, label="rotation (degrees)")
@@ -257,8 +270,9 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
     stop.click(stop_training, None, None, api_name="stop", queue=False)
 
 
-def _metrics_tab(zoo: ModelZoo) -> tuple:
-    """The shipped models' metrics beside the study's, confusion matrices, curves, debug gallery, maps.
+def _metrics_tab(zoo: ModelZoo, answering: ModelZoo) -> tuple:
+    """The study-recipe models' metrics beside the study's, confusion matrices, curves, debug gallery,
+    maps; the drawing-aware models that answer in the Sketch tab (`answering`) listed beside them.
 
     Returns the function that fills the tab's views and their components, for the page-load event."""
     sample = load_test_sample()
@@ -299,6 +313,8 @@ def _metrics_tab(zoo: ModelZoo) -> tuple:
 
     gr.Markdown("### The three architectures\n\n" + models_markdown(zoo.models))
     gr.Markdown(metrics_markdown(zoo.meta, load_seed_study()))
+    if answering is not zoo:
+        gr.Markdown(drawing_models_markdown(zoo.meta, answering.meta, load_drawing_benchmark()))
     with gr.Row():
         cm_model = gr.Dropdown(list(zoo.models), value=next(iter(zoo.models), None), label="confusion matrix of")
     cm_plot = gr.Plot()

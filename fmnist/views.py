@@ -120,6 +120,56 @@ def metrics_markdown(meta: dict[str, dict], seeds: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def drawing_example_paths() -> list[str]:
+    return sorted(str(p) for p in (ASSETS / "drawings").glob("*.png"))
+
+
+def load_drawing_benchmark(path: Path | None = None) -> dict | None:
+    """bench/drawings.py's figures for the study-recipe and the drawing-aware models, or None."""
+    path = path or ASSETS / "drawing_benchmark.json"
+    try:
+        data = json.loads(Path(path).read_text())
+        for key in ("study", "drawings"):
+            acc = data[key]["accuracy"]
+            if not all(isinstance(v, (int, float)) for paths in acc.values() for v in paths.values()):
+                return None
+        return data
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _bench_cell(res: dict | None, name: str) -> str:
+    acc = (res or {}).get("accuracy", {}).get(name)
+    if not acc:
+        return "–"
+    uploads = [v for k, v in acc.items() if k != "sketchpad"]
+    return f"{acc.get('sketchpad', float('nan')):.0%} / {np.mean(uploads):.0%}"
+
+
+def drawing_models_markdown(study_meta: dict[str, dict], drawing_meta: dict[str, dict], bench: dict | None) -> str:
+    """The drawing-aware models beside the study-recipe ones: test accuracy and drawing benchmark."""
+    lines = ["### The models that answer in the Sketch tab: drawing-aware", "",
+             "The table above compares models trained with the study's recipe throughout. The Sketch tab and "
+             "/predict use the same models fine-tuned on drawings as well: their recipe departs from the "
+             "study's (see below), so they are listed here, not compared above.", "",
+             "| model | test accuracy: study recipe | drawing-aware | drawings named right, sketchpad / uploads: "
+             "study recipe | drawing-aware |", "|---|---|---|---|---|"]
+    for n, m in drawing_meta.items():
+        before = (study_meta.get(n, {}).get("test_metrics") or {}).get("accuracy")
+        after = (m.get("test_metrics") or {}).get("accuracy")
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
+        lines.append(f"| {n} | {fmt(before)} | {fmt(after)} | {_bench_cell((bench or {}).get('study'), n)} | "
+                     f"{_bench_cell((bench or {}).get('drawings'), n)} |")
+    recipe = next((m.get("recipe") for m in drawing_meta.values() if m.get("recipe")), None)
+    if recipe:
+        lines += ["", f"Drawing-aware recipe: {recipe}."]
+    if bench:
+        lines += ["", f"Drawing benchmark: {bench['drawings'].get('drawings', '?')} garment drawings made with the "
+                  "mouse on this sketchpad, as its value and as four kinds of uploaded file "
+                  f"(`{bench.get('made_with', 'python bench/drawings.py')}`)."]
+    return "\n".join(lines)
+
+
 def load_seed_study(path: Path = SEED_STUDY) -> dict | None:
     """The several-seeds study shipped with the package (see seed_study_markdown), or None where the file
     is missing or not such a study (the Metrics tab then leaves the section out rather than fail)."""

@@ -5,6 +5,7 @@ Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/*.png from this run.
 import os
 import re
 import shutil
+import sys
 
 import pytest
 
@@ -83,6 +84,64 @@ def test_draw_and_see_three_predictions(page):
     assert "say" in text or "disagree" in text
     assert not page.locator("#label-yours").is_visible()  # no model of this visitor's yet: no empty column
     _shot(page, "sketch")
+
+
+def _clear(pg):
+    pg.click("#sketch button[aria-label='Clear canvas']")
+    pg.click("#sketch button[aria-label=Brush]")  # clearing deselects the brush
+
+
+def _draw(pg, strokes):
+    """Hand-designed strokes (bench/drawing_designs.py, unit box) drawn with the mouse in the canvas's middle."""
+    box = pg.locator("#sketch canvas").first.bounding_box()
+    side = min(box["width"], box["height"]) * 0.6
+    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    for stroke in strokes:
+        _stroke(pg, [(left + x * side, top + y * side) for x, y in stroke])
+
+
+def _tops(pg):
+    return {slot: pg.evaluate(f"() => document.querySelector('#label-{slot} .output-class')?.innerText || ''")
+            for slot in ("simple", "sa", "gated")}
+
+
+def test_drawn_outlines_are_named_by_all_three_models(page):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from drawing_designs import bag, trouser, tshirt
+
+    page.get_by_role("tab", name="Sketch & classify").click()
+    seen = {}
+    for cls, strokes in (("T-shirt/top", tshirt(0)), ("Bag", bag(0)), ("Trouser", trouser(0))):
+        _clear(page)
+        _draw(page, strokes)
+        try:
+            page.wait_for_function(
+                "cls => ['simple', 'sa', 'gated'].every(s => document.querySelector(`#label-${s} .output-class`)?.innerText === cls)",
+                arg=cls, timeout=30_000)
+        except Exception:
+            pass
+        seen[cls] = _tops(page)
+    assert all(set(tops.values()) == {cls} for cls, tops in seen.items()), seen
+    assert "Trouser" in page.inner_text("#verdict")
+    _shot(page, "drawing")
+
+
+def test_a_spiral_is_not_a_garment(page):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from drawing_designs import NOT_GARMENTS
+
+    _clear(page)
+    _draw(page, NOT_GARMENTS["spiral"]())
+    page.wait_for_function("() => /does not look like a garment/.test(document.querySelector('#verdict').innerText)",
+                           timeout=30_000)
+    assert "outline" in page.inner_text("#verdict")  # and it says what to draw instead
+
+
+def test_the_whole_28x28_input_is_shown(page):
+    img = page.locator("#preview img").first
+    img.wait_for(timeout=30_000)
+    box, frame = img.bounding_box(), page.locator("#preview").bounding_box()
+    assert box["height"] >= 150 and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1, (box, frame)
 
 
 def _start_training(page, arch, epochs, images, width=None):

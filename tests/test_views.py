@@ -114,3 +114,34 @@ def test_results_markdown_reports_the_run(tiny_result):
     assert "Per class" in text and "Ankle boot" in text and "epochs capped at 2" in text
     assert "32-64-128 channels per stage" in text  # the width it was trained at
     assert results_markdown([], []) == ""
+
+
+def test_drawing_models_are_listed_beside_the_study_models_with_both_benchmarks(zoo, tmp_path):
+    from fmnist.views import drawing_models_markdown, load_drawing_benchmark
+
+    drawing_zoo = ModelZoo.for_drawings()
+    bench = load_drawing_benchmark()
+    assert bench is not None, "fmnist/assets/drawing_benchmark.json is shipped (python bench/drawings.py --asset)"
+    text = drawing_models_markdown(zoo.meta, drawing_zoo.meta, bench)
+    for name in fmnist.list_models():
+        row = next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
+        assert f"{zoo.meta[name]['test_metrics']['accuracy']:.4f}" in row
+        assert f"{drawing_zoo.meta[name]['test_metrics']['accuracy']:.4f}" in row
+        assert f"{bench['drawings']['accuracy'][name]['sketchpad']:.0%}" in row
+    assert "departs from the study" in text and "horizontal flips only" in text
+    # a damaged or wrong-shaped benchmark file is ignored: the table shows dashes, the tab still builds
+    for bad in ("{", '{"study": 1}', '{"study": {"accuracy": {"simple": {"sketchpad": "x"}}}, "drawings": {}}'):
+        (tmp_path / "b.json").write_text(bad)
+        assert load_drawing_benchmark(tmp_path / "b.json") is None
+    assert "| simple |" in drawing_models_markdown(zoo.meta, drawing_zoo.meta, None)
+
+
+def test_shipped_drawing_models_carry_their_recipe_and_calibration():
+    drawing_zoo = ModelZoo.for_drawings()
+    assert drawing_zoo.unavailable == {} and list(drawing_zoo.models) == fmnist.list_models()
+    for name, meta in drawing_zoo.meta.items():
+        assert meta["config"]["drawings"] > 0 and meta["config"]["augment"] == ["hflip"]
+        assert "upright" in meta["recipe"]
+        cal = meta["calibration"]
+        assert cal["with_drawings"] and cal["nll_after"] < cal["nll_before"]
+        assert drawing_zoo.temperature[name] == pytest.approx(cal["temperature"])

@@ -1,0 +1,175 @@
+"""Drawing benchmark: how often each model names a drawn garment, drawn with the mouse on the app's
+sketchpad, given as the sketchpad's value and uploaded as files; and how often the app says "this does
+not look like a garment", for garments and for things that are not.
+
+    .venv/bin/python bench/drawings.py                   # the models the Sketch tab uses
+    .venv/bin/python bench/drawings.py --models study    # the study-recipe models (checkpoints/<arch>)
+    .venv/bin/python bench/drawings.py --fill            # with closed outlines filled first
+
+The drawings (tests/data/drawings/, made by tools/capture_drawings.py from the hand-designed paths in
+bench/drawing_designs.py) are read from disk, so this runs in seconds. Upload forms: the sketchpad's
+composite as a PNG (black on white), as a PNG with transparency (ink in the alpha), as JPEG (quality 80)
+and white on a dark grey background.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fmnist.data import CLASSES  # noqa: E402
+from fmnist.inference import DRAWING_CHECKPOINTS, GARMENT_CONFIDENCE, ModelZoo  # noqa: E402
+from fmnist.preprocess import ImageError, prepare  # noqa: E402
+
+DRAWINGS = ROOT / "tests" / "data" / "drawings"
+
+
+def load_drawings(folder: Path = DRAWINGS) -> list[dict]:
+    """The stored drawings with their index entries, each with its RGBA array as 'rgba'."""
+    index = json.loads((folder / "index.json").read_text())
+    for d in index:
+        d["rgba"] = np.asarray(Image.open(folder / f"{d['name']}.png").convert("RGBA"))
+    return index
+
+
+def upload_forms(rgba: np.ndarray) -> dict[str, bytes]:
+    """The drawing as files a visitor might upload."""
+    grey = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.shape[1::-1], "white"),
+                                            Image.fromarray(rgba)).convert("L"))
+    forms = {}
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, "PNG")
+    forms["png-white"] = buf.getvalue()
+    clear = np.zeros(grey.shape + (4,), np.uint8)
+    clear[..., 3] = 255 - grey
+    buf = io.BytesIO()
+    Image.fromarray(clear).save(buf, "PNG")
+    forms["png-transparent"] = buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray(grey).convert("RGB").save(buf, "JPEG", quality=80)
+    forms["jpeg"] = buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray((40 + (255 - grey.astype(np.float32)) * 215 / 255).astype(np.uint8)).save(buf, "PNG")
+    forms["white-on-dark"] = buf.getvalue()
+    return forms
+
+
+def prepared_inputs(drawings: list[dict], fill: bool = False) -> dict[str, torch.Tensor]:
+    """{path: (N, 1, 28, 28)} for the sketchpad path and every upload form, in the drawings' order."""
+    paths: dict[str, list[torch.Tensor]] = {}
+    blank = torch.zeros(1, 1, 28, 28)
+    for d in drawings:
+        sources = {"sketchpad": {"composite": d["rgba"], "layers": [], "background": None}, **upload_forms(d["rgba"])}
+        for path, src in sources.items():
+            try:
+                x = prepare(src, fill_outlines=fill).tensor
+            except ImageError:
+                x = blank
+            paths.setdefault(path, []).append(x)
+    return {p: torch.cat(xs) for p, xs in paths.items()}
+
+
+def flagged(probs: dict[str, np.ndarray], threshold: float = GARMENT_CONFIDENCE) -> np.ndarray:
+    """Per input: True where the app would say "this does not look like a garment" (Comparison's rule)."""
+    stack = np.stack(list(probs.values()))              # (models, N, 10)
+    tops = stack.argmax(2)
+    agree = (tops == tops[0]).all(0)
+    mean_conf = stack.max(2).mean(0)
+    return ~agree | (mean_conf < threshold)
+
+
+def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
+    garments = [i for i, d in enumerate(drawings) if d["label"] >= 0]
+    others = [i for i, d in enumerate(drawings) if d["label"] < 0]
+    labels = np.array([drawings[i]["label"] for i in garments])
+    out = {"drawings": len(garments), "not_garments": len(others), "accuracy": {}, "per_class": {},
+           "confusions": {}, "flagged_garments": {}, "flagged_not_garments": {}}
+    for path, x in prepared_inputs(drawings, fill).items():
+        probs = zoo.probabilities(x)
+        flags = flagged(probs)
+        out["flagged_garments"][path] = float(flags[garments].mean())
+        out["flagged_not_garments"][path] = float(flags[others].mean()) if others else None
+        for name, p in probs.items():
+            pred = p[garments].argmax(1)
+            out["accuracy"].setdefault(name, {})[path] = float((pred == labels).mean())
+            per = out["per_class"].setdefault(name, {})
+            for c in range(len(CLASSES)):
+                per.setdefault(CLASSES[c], []).append(float((pred[labels == c] == c).mean()))
+            conf = out["confusions"].setdefault(name, Counter())
+            conf.update(f"{CLASSES[t]} -> {CLASSES[q]}" for t, q in zip(labels, pred) if t != q)
+    for name in out["per_class"]:
+        out["per_class"][name] = {c: float(np.mean(v)) for c, v in out["per_class"][name].items()}
+        out["confusions"][name] = dict(out["confusions"][name].most_common(6))
+    return out
+
+
+def report(res: dict) -> str:
+    paths = list(next(iter(res["accuracy"].values())))
+    lines = [f"{res['drawings']} garment drawings, {res['not_garments']} non-garment drawings", "",
+             "| model | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
+    for name, acc in res["accuracy"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{acc[p]:.1%}" for p in paths) + " |")
+    lines += ["", "Per class (mean over the five paths):", "",
+              "| model | " + " | ".join(CLASSES) + " |", "|---|" + "---|" * len(CLASSES)]
+    for name, per in res["per_class"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{per[c]:.0%}" for c in CLASSES) + " |")
+    lines += ["", "Most frequent confusions (true -> said, counts over the five paths):"]
+    for name, conf in res["confusions"].items():
+        lines.append(f"- {name}: " + ", ".join(f"{k} ({v})" for k, v in conf.items()))
+    lines += ["", "\"Does not look like a garment\": | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths),
+              "| garments flagged | " + " | ".join(f"{res['flagged_garments'][p]:.1%}" for p in paths) + " |"]
+    if res["not_garments"]:
+        lines.append("| non-garments flagged | " + " | ".join(f"{res['flagged_not_garments'][p]:.1%}" for p in paths) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="drawings", help="drawings (the Sketch tab's), study, or a folder")
+    ap.add_argument("--fill", action="store_true", help="fill closed outlines before classifying")
+    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--asset", action="store_true",
+                    help="run the study-recipe and the drawing-aware models and write fmnist/assets/drawing_benchmark.json "
+                         "(the Metrics tab's table)")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    if a.asset:
+        return write_asset()
+    folder = {"drawings": DRAWING_CHECKPOINTS, "study": None}.get(a.models, a.models)
+    zoo = ModelZoo(checkpoint_dir=folder)
+    if zoo.unavailable:
+        print("unavailable:", zoo.unavailable)
+    res = run(zoo, load_drawings(), a.fill)
+    print(f"models: {a.models}{' (outlines filled)' if a.fill else ''}")
+    print(report(res))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1))
+
+
+def write_asset(path: Path = ROOT / "fmnist" / "assets" / "drawing_benchmark.json") -> None:
+    import datetime
+    import subprocess
+
+    drawings = load_drawings()
+    out = {"made_with": "python bench/drawings.py --asset", "date": datetime.date.today().isoformat(),
+           "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                    text=True).stdout.strip()}
+    for key, folder in (("study", None), ("drawings", DRAWING_CHECKPOINTS)):
+        out[key] = run(ModelZoo(checkpoint_dir=folder), drawings)
+        print(f"models: {key}\n{report(out[key])}\n")
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

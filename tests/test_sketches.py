@@ -1,0 +1,180 @@
+"""Drawings made from training images (fmnist.sketches), drawing detection, calibration, and the
+"does not look like a garment" verdict."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import fmnist
+from fmnist.calibrate import calibrate, expected_calibration_error, fit_temperature, nll
+from fmnist.images import read_image, render_as_random_upload
+from fmnist.inference import Comparison, ModelPrediction
+from fmnist.preprocess import Prepared, looks_like_drawing, prepare
+from fmnist.sketches import STYLES, draw_like_a_person, drawing_bank, render_drawings
+
+
+@pytest.fixture(scope="module")
+def images(dataset):
+    return dataset.train_images[:40].numpy()
+
+
+def _ink(drawing):
+    return drawing < 128
+
+
+def _stroke_width(mask):
+    """2 * area / perimeter of a binary mask: about the stroke width for lines, large for solid shapes."""
+    inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    return 2 * mask.sum() / max(mask.sum() - inner.sum(), 1)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_drawing_is_black_ink_on_white_at_canvas_scale(images, style):
+    rng = np.random.default_rng(0)
+    for im in images[:10]:
+        d = draw_like_a_person(im, rng, style)
+        assert d.dtype == np.uint8 and d.ndim == 2 and min(d.shape) >= 28 * 8
+        assert d[0].min() == 255 and d[:, 0].min() == 255  # a white border: the garment is inside
+        assert 0.005 < _ink(d).mean() < 0.6
+
+
+def test_outlines_are_thin_and_silhouettes_solid(images):
+    rng = np.random.default_rng(1)
+    shirts = images[:20]
+    outline = np.median([_stroke_width(_ink(draw_like_a_person(im, rng, "outline"))) for im in shirts])
+    solid = np.median([_stroke_width(_ink(draw_like_a_person(im, rng, "silhouette"))) for im in shirts])
+    assert outline < 30  # the brush is at most 25 px wide at this scale
+    assert solid > 2 * outline
+    # a silhouette is one filled region: no holes inside the ink
+    from scipy import ndimage
+    sil = _ink(draw_like_a_person(images[1], rng, "silhouette"))
+    assert (ndimage.binary_fill_holes(sil) & ~sil).sum() < 0.01 * sil.sum()
+
+
+def test_drawings_are_deterministic_for_a_seed_and_vary_between_seeds(images):
+    a, b = render_drawings(images[:8], seed=3, workers=1), render_drawings(images[:8], seed=3, workers=1)
+    c = render_drawings(images[:8], seed=4, workers=1)
+    assert a.shape == (8, 28, 28) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_model_inputs_look_like_the_dataset(images):
+    """Through prepare(): bright ink on black, cropped so the longest side spans the 28 pixels."""
+    x = render_drawings(images[:12], seed=0, workers=1)
+    for im in x:
+        on = np.argwhere(im > 40)
+        assert len(on) > 10
+        extent = max(np.ptp(on[:, 0]), np.ptp(on[:, 1])) + 1
+        assert extent >= 26
+        assert (im < 40).mean() > 0.25  # bright ink on a black background, as the dataset's garments
+
+
+def test_the_bank_is_cached_and_rebuilt_when_damaged(images, tmp_path):
+    imgs = torch.from_numpy(images[:6])
+    first = drawing_bank(imgs, seed=0, cache_dir=tmp_path)
+    files = list(tmp_path.glob("drawings-*.npy"))
+    assert len(files) == 1
+    assert torch.equal(drawing_bank(imgs, seed=0, cache_dir=tmp_path), first)
+    files[0].write_bytes(b"not an array")
+    assert torch.equal(drawing_bank(imgs, seed=0, cache_dir=tmp_path), first)
+
+
+def test_training_mixes_drawings_into_batches(small_split, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    import fmnist.data
+    monkeypatch.setattr(fmnist.data, "DEFAULT_CACHE", tmp_path / "fmnist")
+    cfg = fmnist.TrainConfig(arch="simple", epochs=1, limit=600, val_size=1000, augment="none", drawings=0.5,
+                             evaluate_test=False, log_every=5)
+    result = fmnist.train(cfg, small_split)
+    assert result.config.drawings == 0.5 and result.history
+    assert list((tmp_path / "fmnist").glob("drawings-*.npy"))  # the bank was made for these images
+
+
+def _as_jpeg(arr):
+    buf = io.BytesIO()
+    Image.fromarray(arr).convert("RGB").save(buf, "JPEG", quality=75)
+    return buf.getvalue()
+
+
+def test_drawings_and_photos_are_told_apart(images):
+    rng = np.random.default_rng(5)
+    drawings = [read_image(_as_jpeg(draw_like_a_person(im, rng))) for im in images[:30]]
+    photos = [read_image(render_as_random_upload(im, rng)) for im in images[:30]]
+    assert np.mean([looks_like_drawing(g) for g in drawings]) >= 0.9
+    assert np.mean([looks_like_drawing(g) for g in photos]) <= 0.2
+    # prepare() records which path it took, whatever the entry (sketchpad dict, file, array)
+    d = draw_like_a_person(images[0], rng, "outline")
+    assert prepare({"composite": np.stack([d] * 3 + [np.full_like(d, 255)], -1)}).drawing
+    assert prepare(_as_jpeg(d)).drawing and prepare(d).drawing
+    assert not prepare(render_as_random_upload(images[2], rng)).drawing
+
+
+def test_temperature_scaling_fixes_overconfidence():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (2000,), generator=g)
+    logits = torch.randn(2000, 10, generator=g)
+    logits[torch.arange(2000), labels] += 2.0
+    logits *= 4  # an overconfident model: the right ranking, far too sure
+    t = fit_temperature(logits, labels)
+    assert t > 1.5
+    assert nll(logits, labels, t) < nll(logits, labels) - 0.1
+    assert expected_calibration_error(logits, labels, t) < expected_calibration_error(logits, labels)
+    # an underconfident one gets a temperature below 1
+    assert fit_temperature(logits / 16, labels) < 1
+
+
+def test_calibrate_lowers_validation_nll_of_a_trained_model(tiny_result, small_split):
+    cal = calibrate(tiny_result.model, small_split.val_images, small_split.val_labels)
+    assert cal["temperature"] > 0
+    assert cal["nll_after"] <= cal["nll_before"] + 1e-6
+
+
+def _comparison(tops_and_conf, drawing=True):
+    preds = {}
+    for name, (top, conf) in tops_and_conf.items():
+        probs = {c: (conf if c == top else (1 - conf) / 9) for c in fmnist.CLASSES}
+        preds[name] = ModelPrediction(name=name, probs=probs, top=top, confidence=conf)
+    prepared = Prepared.from_image(np.zeros((28, 28), np.float32))
+    prepared.drawing = drawing
+    return Comparison(prepared=prepared, predictions=preds)
+
+
+def test_not_a_garment_when_the_models_disagree_or_are_unsure():
+    sure = _comparison({"simple": ("Trouser", 0.9), "sa": ("Trouser", 0.8), "gated": ("Trouser", 0.95)})
+    assert sure.looks_like_a_garment and "**Trouser**" in sure.verdict
+    split = _comparison({"simple": ("Bag", 0.9), "sa": ("Sandal", 0.8), "gated": ("Bag", 0.95)})
+    assert not split.looks_like_a_garment
+    assert "does not look like a garment" in split.verdict and "outline" in split.verdict
+    unsure = _comparison({"simple": ("Bag", 0.4), "sa": ("Bag", 0.3), "gated": ("Bag", 0.5)})
+    assert not unsure.looks_like_a_garment and "none of the models is sure" in unsure.verdict
+    photo = _comparison({"simple": ("Bag", 0.9), "sa": ("Coat", 0.8)}, drawing=False)
+    assert "photo of one garment" in photo.verdict
+
+
+def test_doodles_are_not_garments_and_are_cached(tmp_path):
+    from fmnist.sketches import doodle, doodle_bank
+
+    rng = np.random.default_rng(0)
+    d = doodle(rng)
+    assert d.dtype == np.uint8 and d.min() == 0 and d.max() == 255
+    bank = doodle_bank(12, seed=1, cache_dir=tmp_path)
+    assert bank.shape == (12, 28, 28) and bank.dtype == torch.uint8
+    assert (bank.flatten(1).max(1).values > 100).all()  # every doodle has ink after prepare()
+    assert torch.equal(doodle_bank(12, seed=1, cache_dir=tmp_path), bank)
+
+
+def test_outlier_loss_pushes_doodles_towards_no_class():
+    from fmnist.training import batch_loss
+
+    y = torch.tensor([3, -1])
+    confident = torch.zeros(2, 10)
+    confident[:, 3] = 8.0
+    flat = confident.clone()
+    flat[1] = 0.0
+    # the garment's loss is plain cross-entropy; a confident answer on the doodle costs more than a flat one
+    assert batch_loss(confident, y, outliers=True) > batch_loss(flat, y, outliers=True)
+    assert torch.isclose(batch_loss(confident[:1], y[:1], outliers=True),
+                         torch.nn.functional.cross_entropy(confident[:1], y[:1]))
