@@ -99,6 +99,8 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
         flags = flagged(probs)
         out["flagged_garments"][path] = float(flags[garments].mean())
         out["flagged_not_garments"][path] = float(flags[others].mean()) if others else None
+        for i in others:
+            out.setdefault("flagged_by_kind", {}).setdefault(drawings[i]["class"], []).append(bool(flags[i]))
         for name, p in probs.items():
             pred = p[garments].argmax(1)
             out["accuracy"].setdefault(name, {})[path] = float((pred == labels).mean())
@@ -107,6 +109,7 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
                 per.setdefault(CLASSES[c], []).append(float((pred[labels == c] == c).mean()))
             conf = out["confusions"].setdefault(name, Counter())
             conf.update(f"{CLASSES[t]} -> {CLASSES[q]}" for t, q in zip(labels, pred) if t != q)
+    out["flagged_by_kind"] = {k: float(np.mean(v)) for k, v in out.get("flagged_by_kind", {}).items()}
     for name in out["per_class"]:
         out["per_class"][name] = {c: float(np.mean(v)) for c, v in out["per_class"][name].items()}
         out["confusions"][name] = dict(out["confusions"][name].most_common(6))
@@ -130,6 +133,7 @@ def report(res: dict) -> str:
               "| garments flagged | " + " | ".join(f"{res['flagged_garments'][p]:.1%}" for p in paths) + " |"]
     if res["not_garments"]:
         lines.append("| non-garments flagged | " + " | ".join(f"{res['flagged_not_garments'][p]:.1%}" for p in paths) + " |")
+        lines += ["", "Non-garments flagged, by kind: " + ", ".join(f"{k} {v:.0%}" for k, v in res["flagged_by_kind"].items())]
     return "\n".join(lines)
 
 
@@ -164,11 +168,30 @@ def write_asset(path: Path = ROOT / "fmnist" / "assets" / "drawing_benchmark.jso
     out = {"made_with": "python bench/drawings.py --asset", "date": datetime.date.today().isoformat(),
            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                     text=True).stdout.strip()}
-    for key, folder in (("study", None), ("drawings", DRAWING_CHECKPOINTS)):
-        out[key] = run(ModelZoo(checkpoint_dir=folder), drawings)
+    for key, folder, fill in (("study", None, False), ("study_filled", None, True), ("drawings", DRAWING_CHECKPOINTS, False)):
+        out[key] = run(ModelZoo(checkpoint_dir=folder), drawings, fill)
         print(f"models: {key}\n{report(out[key])}\n")
     path.write_text(json.dumps(out, indent=1))
+    print(summary(out))
     print(f"wrote {path}")
+
+
+def summary(asset: dict) -> str:
+    """The README's before/after table: the study-recipe models as the app used them before (closed
+    outlines filled on the sketchpad only), and the drawing-aware ones."""
+    def up(res, name):
+        return np.mean([v for k, v in res["accuracy"][name].items() if k != "sketchpad"])
+
+    s, f, d = asset["study"], asset["study_filled"], asset["drawings"]
+    lines = ["| model | sketchpad: before | after | uploaded files (4 forms): before | after |", "|---|---|---|---|---|"]
+    for name in d["accuracy"]:
+        lines.append(f"| {name} | {f['accuracy'][name]['sketchpad']:.1%} | **{d['accuracy'][name]['sketchpad']:.1%}** | "
+                     f"{up(s, name):.1%} | **{up(d, name):.1%}** |")
+    flag_g = np.mean(list(d["flagged_garments"].values()))
+    flag_n = np.mean(list(d["flagged_not_garments"].values()))
+    lines += ["", f"\"Does not look like a garment\": {flag_g:.1%} of the {d['drawings']} garment drawings, "
+              f"{flag_n:.1%} of the {d['not_garments']} non-garment drawings (mean over the five paths)."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def main() -> None:
     value = {"composite": sketch()}
     if a.ab:
         return ab(value, a.runs)
-    zoo = ModelZoo()
+    zoo = ModelZoo.for_drawings()  # what the Sketch tab answers with
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; models: {', '.join(zoo.models)}")
     print("| what | median ms | p95 ms |\n|---|---|---|")
     rows = {

@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import fmnist  # noqa: E402
+from fmnist.checkpoints import shipped_names  # noqa: E402
 from fmnist.data import to_float  # noqa: E402
 from fmnist.images import render_as_random_upload  # noqa: E402
 from fmnist.preprocess import prepare  # noqa: E402
@@ -49,12 +50,12 @@ def main() -> None:
     print("| model | agreement | 95% interval |")
     print("|---|---|---|")
     with torch.no_grad():
-        for name in fmnist.list_models():
+        for name in shipped_names():  # the study-recipe models and the drawing-aware ones
             model = fmnist.load_model(name)
             same = (model(to_float(originals)).argmax(1) == model(uploads).argmax(1)).float()
             a, n = same.mean().item(), len(same)
             half = 1.96 * (a * (1 - a) / n) ** 0.5
-            print(f"| {name} | {a:.1%} | [{a - half:.1%}, {a + half:.1%}] |")
+            print(f"| {name} | {a:.1%} | [{a - half:.1%}, {a + half:.1%}] |", flush=True)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ class Comparison:
         return msg
 
 
+def drawing_models_shipped() -> bool:
+    return any((DRAWING_CHECKPOINTS / n / "model.safetensors").is_file() for n in list_models())
+
+
 def transform_input(x: torch.Tensor, angle: float = 0.0, hflip: bool = False, vflip: bool = False) -> torch.Tensor:
     """Rotate (degrees, counter-clockwise) and flip a prepared (N, 1, 28, 28) input, as the invariance explorer does."""
     if hflip:
@@ -103,8 +107,7 @@ class ModelZoo:
     @classmethod
     def for_drawings(cls) -> "ModelZoo":
         """The drawing-aware models where they are shipped, else the study's."""
-        folder = DRAWING_CHECKPOINTS if (DRAWING_CHECKPOINTS / list_models()[0] / "model.safetensors").is_file() else None
-        return cls(checkpoint_dir=folder)
+        return cls(checkpoint_dir=DRAWING_CHECKPOINTS if drawing_models_shipped() else None)
 
     def add(self, name: str, model: FashionCNN, meta: dict | None = None) -> None:
         self.models[name] = self._ready(model)
@@ -129,7 +132,8 @@ class ModelZoo:
         x = transform_input(prepared.tensor, angle, hflip, vflip)
         shown = (x[0, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)
         if angle or hflip or vflip:
-            prepared = Prepared(tensor=x, preview=shown, notes=prepared.notes + ["rotated/flipped by the explorer"])
+            prepared = Prepared(tensor=x, preview=shown, notes=prepared.notes + ["rotated/flipped by the explorer"],
+                                drawing=prepared.drawing)
         models = {**self.models, **(extra or {})}
         result = Comparison(prepared=prepared)
         probs = None if explain else self.probabilities(x, models)

@@ -12,7 +12,7 @@ from . import jobs
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .explain import COLOUR_SCALE, explain, overlay
 from .images import MAX_FILE_BYTES, ImageError
-from .inference import ModelZoo
+from .inference import ModelZoo, drawing_models_shipped
 from .models import list_models
 from .preprocess import Prepared, prepare
 from .reference import STUDY_RECIPE
@@ -50,7 +50,9 @@ def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -
     default the drawing-aware models); `study_zoo` is compared with the study in the Metrics tab (by
     default the study-recipe models, or `zoo` itself when one is given)."""
     if zoo is None:
-        zoo, study_zoo = ModelZoo.for_drawings(), study_zoo or ModelZoo()
+        zoo = ModelZoo.for_drawings()
+        if drawing_models_shipped():
+            study_zoo = study_zoo or ModelZoo()
     study_zoo = study_zoo or zoo
     with gr.Blocks(title="fmnist-lab: three CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
         gr.Markdown("# fmnist-lab\nTrain, compare and explain three CNNs on Fashion-MNIST: **simple** (baseline), "
@@ -153,7 +155,10 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
                 sweep_plot = gr.Plot(label="Probability of the upright answer at every angle")
     user_choice = gr.Dropdown([], label="Your trained model to compare", value=None, elem_id="user-model",
                               info="Models you train in the Train tab appear here (for you only).")
-    gr.Markdown(f"Maps: the model's own map (spatial attention for sa, gates for gated) and Grad-CAM on the "
+    drawing_aware = any(m.get("recipe") for m in zoo.meta.values())
+    gr.Markdown(("These are the **drawing-aware** models (fine-tuned on drawings as well as photos, "
+                 "probabilities calibrated; the Metrics tab has their recipe and figures). " if drawing_aware else "")
+                + f"Maps: the model's own map (spatial attention for sa, gates for gated) and Grad-CAM on the "
                 f"last stage. Colour scale: {COLOUR_SCALE}.")
     model_outputs, columns = [], {}
     with gr.Row():

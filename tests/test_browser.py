@@ -81,7 +81,7 @@ def test_draw_and_see_three_predictions(page):
         page.wait_for_function(
             f"() => /\\d+%/.test(document.querySelector('#label-{slot}')?.innerText || '')", timeout=30_000)
     text = page.inner_text("#verdict")
-    assert "say" in text or "disagree" in text
+    assert "say" in text or "does not look like a garment" in text
     assert not page.locator("#label-yours").is_visible()  # no model of this visitor's yet: no empty column
     _shot(page, "sketch")
 
@@ -91,13 +91,21 @@ def _clear(pg):
     pg.click("#sketch button[aria-label=Brush]")  # clearing deselects the brush
 
 
-def _draw(pg, strokes):
-    """Hand-designed strokes (bench/drawing_designs.py, unit box) drawn with the mouse in the canvas's middle."""
+def _draw(pg, strokes, aspect=1.0):
+    """Hand-designed strokes (bench/drawing_designs.py, unit box) drawn with the mouse in the canvas's
+    middle, at the garment's proportions (width / height)."""
     box = pg.locator("#sketch canvas").first.bounding_box()
     side = min(box["width"], box["height"]) * 0.6
-    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    w, h = (side * aspect, side) if aspect <= 1 else (side, side / aspect)
+    left, top = box["x"] + (box["width"] - w) / 2, box["y"] + (box["height"] - h) / 2
     for stroke in strokes:
-        _stroke(pg, [(left + x * side, top + y * side) for x, y in stroke])
+        _stroke(pg, [(left + x * w, top + y * h) for x, y in stroke])
+
+
+def fmnist_classes():
+    from fmnist.data import CLASSES
+
+    return list(CLASSES)
 
 
 def _tops(pg):
@@ -107,13 +115,14 @@ def _tops(pg):
 
 def test_drawn_outlines_are_named_by_all_three_models(page):
     sys.path.insert(0, str(ROOT / "bench"))
-    from drawing_designs import bag, trouser, tshirt
+    from drawing_designs import ASPECT, bag, trouser, tshirt
 
     page.get_by_role("tab", name="Sketch & classify").click()
     seen = {}
+    # (a sneaker's profile drawn here is named by simple and sa, and by gated as "Bag": see docs/drawings.md)
     for cls, strokes in (("T-shirt/top", tshirt(0)), ("Bag", bag(0)), ("Trouser", trouser(0))):
         _clear(page)
-        _draw(page, strokes)
+        _draw(page, strokes, ASPECT[fmnist_classes().index(cls)])
         try:
             page.wait_for_function(
                 "cls => ['simple', 'sa', 'gated'].every(s => document.querySelector(`#label-${s} .output-class`)?.innerText === cls)",

@@ -67,9 +67,10 @@ def test_an_enlarged_upload_lands_on_the_dataset_pixel_grid(scale, width):
     # the left; enlarged, put off-centre on a page, JPEG: the same columns come back, none blurred away
     img = np.zeros((28, 28), np.uint8)
     left = (28 - width + 1) // 2
-    img[:, left:left + width] = 255
+    img[:, left:left + width] = np.linspace(170, 255, 28).astype(np.uint8)[:, None]  # shaded, as a photo
     img[:, left] = img[:, left + width - 1] = 110  # soft edges, as the dataset's garments have
     p = prepare(render_as_upload(img, scale=scale, canvas=480, offset=(37, -23), jpeg_quality=90))
+    assert not p.drawing  # shading: a photo (a flat one would be taken for a filled drawing)
     lit = np.flatnonzero(p.preview.max(0) > 45)
     assert (lit[0], lit[-1]) == (left, left + width - 1)
     assert (p.preview.max(1) > 45).all()  # the long side fills the frame
@@ -164,18 +165,22 @@ def _tshirt_outline():
     return np.asarray(img)
 
 
-def test_drawn_outlines_are_filled_for_sketches_only():
+def test_a_drawing_gets_one_treatment_whatever_its_entry_and_filling_is_explicit():
     outline = _tshirt_outline()
     sketch = prepare({"composite": outline})
-    assert any("outlines filled" in n for n in sketch.notes)
-    assert sketch.preview[16, 14] > 200  # the middle of the shirt is solid, like the dataset's garments
-    upload = prepare(outline)  # an uploaded picture is taken as it is
-    assert not any("outlines filled" in n for n in upload.notes)
-    assert upload.preview[16, 14] < 50
+    buf = io.BytesIO()
+    Image.fromarray(outline).save(buf, "PNG")
+    upload = prepare(buf.getvalue())
+    assert sketch.drawing and upload.drawing
+    assert np.array_equal(sketch.preview, upload.preview)  # the sketchpad and an uploaded file alike
+    assert sketch.preview[16, 14] < 50  # an outline stays an outline: the drawing-aware models read them
+    filled = prepare({"composite": outline}, fill_outlines=True)
+    assert any("outlines filled" in n for n in filled.notes)
+    assert filled.preview[16, 14] > 200  # the middle of the shirt is solid, like the dataset's garments
     # an open scribble has nothing to fill
     scribble = np.full((300, 300, 4), 255, np.uint8)
     scribble[100:110, 20:280] = (0, 0, 0, 255)
-    assert not any("filled" in n for n in prepare({"composite": scribble}).notes)
+    assert not any("filled" in n for n in prepare({"composite": scribble}, fill_outlines=True).notes)
 
 
 def test_big_images_are_refused_before_decoding():
