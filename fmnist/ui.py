@@ -138,7 +138,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
     with gr.Row():
         with gr.Column(scale=3):
             sketch = sketchpad()
-            upload = gr.Image(label="…or upload a photo", type="filepath", sources=["upload", "clipboard"],
+            upload = gr.Image(label="…or upload a photo or a drawing", type="filepath", sources=["upload", "clipboard"],
                               height=220, elem_id="upload")
             gr.Examples(drawing_example_paths(), inputs=upload, label="Drawings (made with the mouse on this canvas)")
             gr.Examples(example_paths(), inputs=upload, label="Real test images")
