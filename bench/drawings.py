@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fmnist.data import CLASSES  # noqa: E402
-from fmnist.inference import DRAWING_CHECKPOINTS, GARMENT_CONFIDENCE, ModelZoo  # noqa: E402
+from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments  # noqa: E402
 from fmnist.preprocess import ImageError, prepare  # noqa: E402
 
 DRAWINGS = ROOT / "tests" / "data" / "drawings"
@@ -79,15 +79,6 @@ def prepared_inputs(drawings: list[dict], fill: bool = False) -> dict[str, torch
     return {p: torch.cat(xs) for p, xs in paths.items()}
 
 
-def flagged(probs: dict[str, np.ndarray], threshold: float = GARMENT_CONFIDENCE) -> np.ndarray:
-    """Per input: True where the app would say "this does not look like a garment" (Comparison's rule)."""
-    stack = np.stack(list(probs.values()))              # (models, N, 10)
-    tops = stack.argmax(2)
-    agree = (tops == tops[0]).all(0)
-    mean_conf = stack.max(2).mean(0)
-    return ~agree | (mean_conf < threshold)
-
-
 def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
     garments = [i for i, d in enumerate(drawings) if d["label"] >= 0]
     others = [i for i, d in enumerate(drawings) if d["label"] < 0]
@@ -96,7 +87,7 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
            "confusions": {}, "flagged_garments": {}, "flagged_not_garments": {}}
     for path, x in prepared_inputs(drawings, fill).items():
         probs = zoo.probabilities(x)
-        flags = flagged(probs)
+        flags = ~looks_like_garments(probs)  # where the app says "does not look like a garment"
         out["flagged_garments"][path] = float(flags[garments].mean())
         out["flagged_not_garments"][path] = float(flags[others].mean()) if others else None
         for i in others:

@@ -24,6 +24,7 @@ from .models import FashionCNN, create_model, list_models
 
 FORMAT = "fmnist-checkpoint/1"
 CHECKPOINT_DIR = Path(os.environ.get("FMNIST_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
+DRAWING_DIR = CHECKPOINT_DIR / "drawings"  # the drawing-aware models: drawings/<arch>/
 MAX_BYTES = 64 * 1024 * 1024  # far above any model here; refuses absurd files before reading them
 
 
@@ -64,8 +65,7 @@ def _atomic_write(path: Path, write) -> None:
 def shipped_names() -> list[str]:
     """Every shipped model: 'simple', 'sa', 'gated' (the study's recipe) and 'drawings/<arch>' (the
     drawing-aware ones the Sketch tab uses), where present."""
-    return list_models() + [f"drawings/{n}" for n in list_models()
-                            if (CHECKPOINT_DIR / "drawings" / n / "model.safetensors").is_file()]
+    return list_models() + [f"drawings/{n}" for n in list_models() if (DRAWING_DIR / n / "model.safetensors").is_file()]
 
 
 def resolve_path(name_or_path: str | os.PathLike) -> Path:

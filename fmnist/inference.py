@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 
-from .checkpoints import CHECKPOINT_DIR, CheckpointError, load_checkpoint
+from .checkpoints import DRAWING_DIR, CheckpointError, load_checkpoint, shipped_names
 from .data import CLASSES
 from .explain import explain as explain_one
 from .explain import overlay
@@ -19,7 +19,7 @@ LOW_CONFIDENCE = 0.5
 # Below this mean (calibrated) confidence, or when the models name different classes, the app says the
 # input does not look like a garment instead of naming one (bench/drawings.py measures both error rates).
 GARMENT_CONFIDENCE = 0.5
-DRAWING_CHECKPOINTS = CHECKPOINT_DIR / "drawings"  # the drawing-aware models the Sketch tab answers with
+DRAWING_CHECKPOINTS = DRAWING_DIR  # the drawing-aware models the Sketch tab answers with
 HOW_TO_DRAW = ("Draw the whole outline of one garment, large: a T-shirt, trousers, a dress, a shoe seen "
                "from the side, a bag with its handle.")
 
@@ -41,12 +41,11 @@ class Comparison:
 
     @property
     def looks_like_a_garment(self) -> bool:
-        """The models agree on one class and are, on average, at least GARMENT_CONFIDENCE sure of it."""
+        """looks_like_garments() for this one input."""
         if not self.predictions:
             return False
-        tops = {p.top for p in self.predictions.values()}
-        mean = sum(p.confidence for p in self.predictions.values()) / len(self.predictions)
-        return len(tops) == 1 and mean >= GARMENT_CONFIDENCE
+        probs = {n: np.array([[p.probs[c] for c in CLASSES]]) for n, p in self.predictions.items()}
+        return bool(looks_like_garments(probs)[0])
 
     @property
     def verdict(self) -> str:
@@ -66,8 +65,17 @@ class Comparison:
         return msg
 
 
+def looks_like_garments(probs: dict[str, np.ndarray]) -> np.ndarray:
+    """Per input, from each model's (N, 10) probabilities: the models agree on one class and are, on
+    average, at least GARMENT_CONFIDENCE sure of it. Where not, the app says the input does not look
+    like a garment (bench/drawings.py counts the same)."""
+    stack = np.stack(list(probs.values()))  # (models, N, 10)
+    tops = stack.argmax(2)
+    return (tops == tops[0]).all(0) & (stack.max(2).mean(0) >= GARMENT_CONFIDENCE)
+
+
 def drawing_models_shipped() -> bool:
-    return any((DRAWING_CHECKPOINTS / n / "model.safetensors").is_file() for n in list_models())
+    return any(n.startswith("drawings/") for n in shipped_names())
 
 
 def transform_input(x: torch.Tensor, angle: float = 0.0, hflip: bool = False, vflip: bool = False) -> torch.Tensor:

@@ -144,18 +144,45 @@ def _render(args) -> np.ndarray:
     return np.stack([as_model_input(draw_like_a_person(im, rng)) for im in images])
 
 
+def _map_chunks(fn, jobs: list, workers: int | None = None) -> np.ndarray:
+    """fn over jobs, in processes (one per core) where there is more than one job; results concatenated."""
+    workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1 or len(jobs) <= 1:
+        parts = [fn(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(fn, jobs))
+    return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
+
+
+def _cached(path: Path, shape: tuple, make) -> torch.Tensor:
+    """The uint8 array of `shape` stored at path, or make() stored there (atomically; a damaged or
+    unwritable cache file only means it is made again)."""
+    if path.is_file():
+        try:
+            bank = np.load(path)
+            if bank.shape == shape and bank.dtype == np.uint8:
+                return torch.from_numpy(bank)
+        except (OSError, ValueError):
+            pass
+    bank = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, bank)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return torch.from_numpy(bank)
+
+
 def render_drawings(images: np.ndarray | torch.Tensor, seed: int = 0, workers: int | None = None) -> np.ndarray:
     """One drawing per image, (N, 28, 28) uint8 as the models see them; deterministic for a seed."""
     images = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     chunk = 2000
-    jobs = [(images[i:i + chunk], seed * 100_003 + i) for i in range(0, len(images), chunk)]
-    workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1 or len(jobs) == 1:
-        parts = [_render(j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_render, jobs))
-    return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
+    return _map_chunks(_render, [(images[i:i + chunk], seed * 100_003 + i) for i in range(0, len(images), chunk)],
+                       workers)
 
 
 def drawing_bank(images: torch.Tensor, seed: int = 0, cache_dir: str | Path | None = None) -> torch.Tensor:
@@ -165,23 +192,7 @@ def drawing_bank(images: torch.Tensor, seed: int = 0, cache_dir: str | Path | No
     arr = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     key = hashlib.sha256(arr.tobytes()).hexdigest()[:16]
     path = Path(cache_dir or DEFAULT_CACHE) / f"drawings-v{VERSION}-{key}-{seed}.npy"
-    if path.is_file():
-        try:
-            bank = np.load(path)
-            if bank.shape == arr.shape and bank.dtype == np.uint8:
-                return torch.from_numpy(bank)
-        except (OSError, ValueError):
-            pass  # a damaged cache file is rebuilt
-    bank = render_drawings(arr, seed)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, bank)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # no writable cache: rebuilt next time
-    return torch.from_numpy(bank)
+    return _cached(path, arr.shape, lambda: render_drawings(arr, seed))
 
 
 # --- things that are not garments: for outlier exposure --------------------------------------------
@@ -254,27 +265,5 @@ def doodle_bank(n: int, seed: int = 0, cache_dir: str | Path | None = None) -> t
     from .data import DEFAULT_CACHE
 
     path = Path(cache_dir or DEFAULT_CACHE) / f"doodles-v{DOODLE_VERSION}-{n}-{seed}.npy"
-    if path.is_file():
-        try:
-            bank = np.load(path)
-            if bank.shape == (n, 28, 28):
-                return torch.from_numpy(bank)
-        except (OSError, ValueError):
-            pass
     jobs = [(min(1000, n - i), seed * 100_003 + 7 + i) for i in range(0, n, 1000)]
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        parts = [_render_doodles(j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_render_doodles, jobs))
-    bank = np.concatenate(parts)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, bank)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return torch.from_numpy(bank)
+    return _cached(path, (n, 28, 28), lambda: _map_chunks(_render_doodles, jobs))

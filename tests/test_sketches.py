@@ -11,7 +11,7 @@ import fmnist
 from fmnist.calibrate import calibrate, expected_calibration_error, fit_temperature, nll
 from fmnist.images import read_image, render_as_random_upload
 from fmnist.inference import Comparison, ModelPrediction
-from fmnist.preprocess import Prepared, looks_like_drawing, prepare
+from fmnist.preprocess import Prepared, _stroke_width, looks_like_drawing, prepare
 from fmnist.sketches import STYLES, draw_like_a_person, drawing_bank, render_drawings
 
 
@@ -22,12 +22,6 @@ def images(dataset):
 
 def _ink(drawing):
     return drawing < 128
-
-
-def _stroke_width(mask):
-    """2 * area / perimeter of a binary mask: about the stroke width for lines, large for solid shapes."""
-    inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
-    return 2 * mask.sum() / max(mask.sum() - inner.sum(), 1)
 
 
 @pytest.mark.parametrize("style", STYLES)
