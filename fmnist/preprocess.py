@@ -145,13 +145,14 @@ def looks_like_drawing(grey: np.ndarray) -> bool:
     return bool(content.any() and (d > 0.8).sum() >= DRAWING_SATURATION * content.sum())
 
 
-def prepare(source, size: int = 28, fill_outlines: bool = False) -> Prepared:
+def prepare(source, size: int = 28, fill_outlines: bool = False, drawing: bool | None = None) -> Prepared:
     """Any image -> the model's input, as Fashion-MNIST would have made it; see the module docstring.
 
     A drawing (``looks_like_drawing``) loses its faint pixels (JPEG ringing, paper grain) and is not
     sharpened, since it was never enlarged from 28 pixels. fill_outlines fills closed outlines (the
     dataset's garments are solid shapes); the drawing-aware models read outlines as they are, so it is
-    off by default and kept for comparisons.
+    off by default and kept for comparisons. drawing: None decides from the content; True or False
+    says so (the training drawings of fmnist.sketches are drawings by construction).
     """
     grey = read_image(source)
     notes: list[str] = []
@@ -183,7 +184,7 @@ def prepare(source, size: int = 28, fill_outlines: bool = False) -> Prepared:
     if peak < 0.08:
         raise ImageError("The image looks blank: nothing stands out from the background.")
     x = (x / peak).astype(np.float32)  # the brightest part becomes 1, as in the dataset (faint drawings too)
-    drawing = looks_like_drawing(grey)
+    drawing = looks_like_drawing(grey) if drawing is None else bool(drawing)
     if drawing:
         x[x < DRAWING_FLOOR] = 0.0
         notes.append("a drawing (ink on a flat background): faint pixels dropped")

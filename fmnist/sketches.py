@@ -34,7 +34,7 @@ STYLES = ("silhouette", "outline", "contour", "edges")
 STYLE_WEIGHTS = (0.15, 0.25, 0.4, 0.2)
 SCALE = 8          # drawn at 8x: a 224 px garment, the size of a drawing on the 560 px sketchpad
 PAD = 40           # room for the warp and for strokes at the border
-VERSION = 2        # part of the cache key: bump when the drawings change
+VERSION = 3        # part of the cache key: bump when the drawings change (3: always the drawing path)
 DETAIL_P = {"outline": 0.5, "contour": 0.7}  # how often an outline also gets the photo's inner edges
 
 
@@ -133,7 +133,7 @@ def as_model_input(drawing: np.ndarray) -> np.ndarray:
     from .preprocess import ImageError, prepare
 
     try:
-        return prepare(drawing).preview
+        return prepare(drawing, drawing=True).preview  # not left to the detector, whose tuning may move
     except ImageError:
         return np.zeros((28, 28), np.uint8)
 
