@@ -3,8 +3,8 @@
     python bench/fused_accuracy.py [--epochs 4] [--archs simple sa gated]
 
 Each architecture is trained twice from the same seed with the release recipe (cosine, 1 warm-up epoch,
-weight decay 0.05, label smoothing 0.1, EMA 0.999, the study's augmentations), once with FMNIST_FUSED=0
-(eager PyTorch) and once with the kernels of fmnist/fused.py, each in its own process (one at a time:
+weight decay 0.05, label smoothing 0.1, EMA 0.999, the study's augmentations), once with ``--fused off``
+(the plain modules) and once with ``--fused on`` (the kernels of fmnist.accel), each in its own process (one at a time:
 two torch processes on 2 cores slow each other). Prints training time, images/second and validation and
 test accuracy per run. bf16 rounding differs between the two, so the runs are not bit-identical: expect
 accuracies within run-to-run noise (about +-0.005 after a few epochs), not equality.
@@ -24,8 +24,9 @@ from fmnist.checkpoints import load_checkpoint  # noqa: E402
 
 
 def run(arch: str, epochs: int, fused: bool, out: Path) -> dict:
-    env = {**os.environ, "FMNIST_FUSED": "1" if fused else "0"}
-    cmd = [sys.executable, "-m", "fmnist", "train", "--arch", arch, "--epochs", str(epochs), "--schedule", "cosine",
+    env = {k: v for k, v in os.environ.items() if k != "FMNIST_FUSED"}  # it would override --fused
+    cmd = [sys.executable, "-m", "fmnist", "train", "--arch", arch, "--fused", "on" if fused else "off",
+           "--epochs", str(epochs), "--schedule", "cosine",
            "--warmup-epochs", "1", "--weight-decay", "0.05", "--label-smoothing", "0.1", "--ema", "0.999",
            "--patience", str(epochs), "--seed", "0", "--quiet", "--out", str(out)]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -46,7 +47,7 @@ def main() -> None:
         for arch in a.archs:
             for fused in (False, True):
                 r = run(arch, a.epochs, fused, Path(tmp) / f"{arch}-{int(fused)}.safetensors")
-                print(f"| {arch} | {'fused' if fused else 'eager'} | {r['time']:.0f} s | {r['img_s']:.0f} | "
+                print(f"| {arch} | {'fused' if fused else 'plain'} | {r['time']:.0f} s | {r['img_s']:.0f} | "
                       f"{r['val']:.4f} | {r['test']:.4f} |", flush=True)
 
 

@@ -7,37 +7,24 @@ package found in REPO, default: this one):
     git worktree add /tmp/old <commit>
     for i in 1 2 3; do python bench/step_ab.py /tmp/old; python bench/step_ab.py .; done
 
-The fused kernels (fmnist/fused.py) against eager PyTorch, in one process, blocks of steps alternating
-(--blocks pairs; the median of each side is printed):
+The fused kernels (fmnist.accel) against the plain modules, in one process, two models from the same
+start, blocks of steps alternating (--blocks pairs; the median of each side is printed):
 
     python bench/step_ab.py --kernels [--blocks 6]
 
-The fused first layer (fused.StemFunction) against the convolution it replaces (oneDNN's, then the
-fused BatchNorm + ReLU), everything else fused on both sides, in one process, alternating:
+One fusion off on one side (accel.to_fused's options), everything else fused on both, alternating:
 
-    python bench/step_ab.py --stem [--widths 64,128,256]
+    python bench/step_ab.py --stem        # the first layer's kernel vs oneDNN's convolution + BN/ReLU kernel
+    python bench/step_ab.py --sa-pool     # sa: attention + max-pooling as one kernel vs two
+    python bench/step_ab.py --gate        # gated: its convolutions inside its kernel vs oneDNN's before it
+    python bench/step_ab.py --gated-pool  # gated: its block + max-pooling as one kernel vs two
 
-AdamW on one flat buffer that all parameters are views of (training.FlatParameters, as fmnist.fit does)
+AdamW on one flat buffer that all parameters are views of (accel.FlatParameters, as the trainer does)
 against AdamW on the separate tensors, two models from the same start, steps alternating in blocks:
 
     python bench/step_ab.py --flat
 
-sa's attention and the max-pooling after it as one kernel (fused.SpatialAttentionPool2Function) against
-the two kernels one after the other, sa only, in one process, alternating:
-
-    python bench/step_ab.py --sa-pool [--widths 64,128,256]
-
-gated's block inside the fused function (fused.GatedGateFunction: its 3x3 convolution, whose share of
-x's gradient oneDNN adds in place, and its 1x1 gate as matrix products) against oneDNN's 3x3 and 1x1
-convolutions before the element-wise kernel (fused.GatedResidualFunction), gated only, in one process,
-alternating:
-
-    python bench/step_ab.py --gate [--widths 64,128,256]
-
-gated's block and the max-pooling after it as one kernel (fused.GatedGatePool2Function) against the two
-one after the other (the gate inside on both sides), alternating:
-
-    python bench/step_ab.py --gated-pool [--widths 64,128,256]
+Add --widths 64,128,256 for the shipped models' width.
 """
 from __future__ import annotations
 
@@ -73,26 +60,39 @@ def main() -> None:
     from fmnist.data import load_fashion_mnist, to_float
     from fmnist.models import create_model, list_models
 
-    try:  # checkouts before session 6 have neither
-        from fmnist import fused
-        fused.keep_freed_memory()  # as fmnist.fit does on the CPU
+    try:  # the package's CPU speed layer; older checkouts have fmnist/fused.py and convert nothing
+        from fmnist import accel
     except ImportError:
-        fused = None
-    if (a.kernels or a.stem or a.sa_pool or a.gate or a.gated_pool) and (fused is None or fused.library() is None):
-        sys.exit(f"no fused kernels here: {getattr(fused, 'build_error', 'fmnist.fused missing')}")
+        accel = None
+    if accel is not None:
+        accel.keep_freed_memory()  # as the trainer does on the CPU
+        flat_type, make_optimizer = accel.FlatParameters, accel.make_optimizer
+    else:
+        import importlib
+        try:
+            importlib.import_module("fmnist.fused").keep_freed_memory()
+        except (ImportError, AttributeError):
+            pass
+        flat_type, make_optimizer = getattr(training, "FlatParameters", None), getattr(training, "make_optimizer", None)
+    ablation = a.kernels or a.stem or a.sa_pool or a.gate or a.gated_pool
+    if ablation and (accel is None or not accel.available()):
+        sys.exit(f"no fused kernels here: {accel.why_not() if accel else 'this checkout has no fmnist.accel'}")
 
     widths = tuple(int(v) for v in a.widths.split(","))
     ds = load_fashion_mnist()
     images, labels = ds.train_images, ds.train_labels
     bf16 = training.cpu_supports_bf16()
 
-    def make_step(arch: str, flat_buffer: bool = True):
+    def make_step(arch: str, flat_buffer: bool = True, fused: dict | None = {}):
+        """A training step as the trainer runs it; fused: to_fused's options, None for the plain modules."""
         torch.manual_seed(0)
         layout = torch.channels_last if bf16 else torch.contiguous_format
         model = create_model(arch, widths=widths).to(memory_format=layout)
-        flat = training.FlatParameters(model) if flat_buffer and hasattr(training, "FlatParameters") else None
-        if hasattr(training, "make_optimizer"):  # checkouts before it used plain AdamW
-            opt = training.make_optimizer(flat or model, 3e-4, 0.05)
+        if accel is not None and fused is not None and accel.use_kernels("auto", "cpu", bf16):
+            accel.to_fused(model, **fused)
+        flat = flat_type(model) if flat_buffer and flat_type else None
+        if make_optimizer:  # checkouts before it used plain AdamW
+            opt = make_optimizer(flat or model, 3e-4, 0.05)
         else:
             opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.05)
         ema = training.WeightEMA(model, 0.999)
@@ -139,45 +139,23 @@ def main() -> None:
         print(f"{arch} {a.widths}: {x} {e:.0f} img/s, {y} {f:.0f} img/s ({f / e - 1:+.1%}); "
               f"blocks {[round(v) for v in rx]}, {[round(v) for v in ry]}", flush=True)
 
-    if not (a.flat or a.stem or a.kernels or a.sa_pool or a.gate or a.gated_pool):
+    if not (a.flat or ablation):
         print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
                                        for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")
         return
-    lib, real_stem = (fused.library(), getattr(fused, "stem_applies", None)) if fused else (None, None)
-    switched = [name for name in ("sa_pool", "gate", "gated_pool") if getattr(a, name)]
-    if switched:  # one architecture, a switch in the package turned off on one side
-        from fmnist.models import FashionCNN, GatedCNN, SpatialAttention
-        arch, owner, switch, off_value, (off, on) = {
-            "sa_pool": ("sa", SpatialAttention, "fuses_pool", lambda *args: False, ("two kernels", "one kernel")),
-            "gate": ("gated", fused, "gate_applies", lambda *args: False, ("convolutions before", "convolutions inside")),
-            "gated_pool": ("gated", GatedCNN, "run_stage", FashionCNN.run_stage,
-                           ("block, then pooling", "block and pooling as one")),
-        }[switched[0]]
-        real = getattr(owner, switch)
-
-        def turn(side):
-            setattr(owner, switch, real if side == on else off_value)
-        try:
-            alternate(arch, {off: make_step(arch), on: make_step(arch)}, turn)
-        finally:
-            setattr(owner, switch, real)
-        return
+    one_off = {"stem": ("stem", "oneDNN conv", "fused stem", None), "sa_pool": ("pooling", "two kernels", "one kernel", "sa"),
+               "gate": ("gate_inside", "convolutions before", "convolutions inside", "gated"),
+               "gated_pool": ("pooling", "block, then pooling", "block and pooling as one", "gated")}
+    for name, (option, off, on, only) in one_off.items():
+        if getattr(a, name):
+            for arch in [only] if only else list_models():
+                alternate(arch, {off: make_step(arch, fused={option: False}), on: make_step(arch)})
+            return
     for arch in list_models():
         if a.flat:
             alternate(arch, {"separate tensors": make_step(arch, False), "flat buffer": make_step(arch, True)})
-            continue
-        step = make_step(arch)
-        try:
-            if a.stem:
-                def use_stem(side):
-                    fused.stem_applies = real_stem if side == "fused stem" else (lambda *args: False)
-                alternate(arch, {"oneDNN conv": step, "fused stem": step}, use_stem)
-            else:
-                def use_kernels(side):
-                    fused._lib = lib if side == "fused" else None
-                alternate(arch, {"eager": step, "fused": step}, use_kernels)
-        finally:
-            fused._lib, fused.stem_applies = lib, real_stem
+        else:
+            alternate(arch, {"plain": make_step(arch, fused=None), "fused": make_step(arch)})
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ where the CPU supports it (and fp32 for comparison). Study-style: torchvision's 
 per-sample PIL transforms (RandomHorizontalFlip, RandomVerticalFlip, RandomRotation(90), ToTensor) in a
 DataLoader (batch 64, shuffled, num_workers=0 as two torch processes on 2 cores slow each other), fp32.
 Same model, batch size, optimizer (AdamW 3e-4; ours uses its fused kernel on one flat buffer of parameters,
-as the trainer does: training.FlatParameters). Ours also
-uses what fmnist.fit turns on: the fused kernels of fmnist/fused.py (bf16 channels_last only) and
-glibc settings that keep freed memory (fused.keep_freed_memory).
+as the trainer does: accel.FlatParameters). Ours also
+uses what fmnist.fit turns on: the fused kernels of fmnist.accel (accel.to_fused; bf16 channels_last
+only) and glibc settings that keep freed memory (accel.keep_freed_memory).
 Also the machine's ceiling: large fp32/bf16 matmuls.
 """
 from __future__ import annotations
@@ -28,18 +28,21 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fmnist import augment as aug  # noqa: E402
-from fmnist import fused  # noqa: E402
+from fmnist import accel  # noqa: E402
 from fmnist.data import DEBIAN_DIR, load_fashion_mnist, to_float  # noqa: E402
 from fmnist.models import count_macs, create_model, list_models  # noqa: E402
-from fmnist.training import FlatParameters, cpu_supports_bf16, make_optimizer  # noqa: E402
+from fmnist.accel import FlatParameters, make_optimizer  # noqa: E402
+from fmnist.training import cpu_supports_bf16  # noqa: E402
 
 
 def ours(arch: str, steps: int, bf16: bool, images: torch.Tensor, labels: torch.Tensor) -> float:
-    fused.keep_freed_memory()  # as fmnist.fit does on the CPU (process-wide: see study_style_alone)
+    accel.keep_freed_memory()  # as fmnist.fit does on the CPU (process-wide: see study_style_alone)
     torch.manual_seed(0)
     model = create_model(arch)
     if bf16:
         model = model.to(memory_format=torch.channels_last)
+    if accel.use_kernels("auto", "cpu", bf16):
+        accel.to_fused(model)  # as the trainer does
     flat = FlatParameters(model)  # as the trainer: one buffer of parameters, one of gradients
     opt = make_optimizer(flat, 3e-4, 0.01)  # the trainer's (fused where available)
     g = torch.Generator().manual_seed(0)

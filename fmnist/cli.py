@@ -44,6 +44,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
     t.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
                    help="bf16 autocast + channels_last (auto: where the hardware supports it)")
+    t.add_argument("--fused", choices=["auto", "on", "off"], default="auto",
+                   help="the CPU training kernels of fmnist.accel (auto: CPU, bf16, a C compiler; "
+                        "FMNIST_FUSED=0/1 overrides)")
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
     t.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST files (else $FMNIST_DATA, ...)")
     t.add_argument("--resume", default=None, help="checkpoint to continue training from")
@@ -78,6 +81,7 @@ def _config_from_args(a) -> TrainConfig:
         schedule=a.schedule, warmup_epochs=a.warmup_epochs, label_smoothing=a.label_smoothing, augment=augment,
         patience=a.patience, seed=a.seed, limit=a.limit, val_size=a.val_size, widths=a.widths,
         dropout=a.dropout, ema=a.ema, device=a.device, bf16={"auto": "auto", "on": True, "off": False}[a.bf16],
+        fused=a.fused,
         channels_last="auto", data_dir=a.data_dir, resume=a.resume, time_budget_s=a.time_budget,
         restart_schedule=a.restart_schedule, drawings=a.drawings, outliers=a.outliers,
     )
@@ -142,7 +146,8 @@ class ProgressPrinter:
         kind = ev["event"]
         if kind == "start":
             print(f"training {ev['arch']} ({ev['params']:,} parameters) on {ev['train_size']:,} images, "
-                  f"validating on {ev['val_size']:,}; device {ev['device']}, bf16 {'on' if ev['bf16'] else 'off'}")
+                  f"validating on {ev['val_size']:,}; device {ev['device']}, bf16 {'on' if ev['bf16'] else 'off'}"
+                  f"{', fused CPU kernels' if ev.get('fused') else ''}")
             if not self.quiet:
                 from tqdm import tqdm
 

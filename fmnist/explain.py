@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .models import FashionCNN, recording_maps
+from .models import FashionCNN, recording
 
 # Colour scale of every heat map shown: a perceptual ramp (inferno-like), 0 = black-purple, 1 = pale yellow.
 _ANCHORS = np.array([
@@ -42,13 +42,15 @@ def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None, tempe
     map (28, 28) scaled to [0, 1] or None, and Grad-CAM (7, 7) in [0, 1] for target (default: top class).
 
     Grad-CAM (Selvaraju et al. 2017) weighs the last stage's activation before pooling by its mean
-    gradient. No hooks: activation and maps come back from the forward pass itself, so concurrent calls
-    on one shared model are independent."""
+    gradient. No hooks: activation and maps are recorded by the forward pass itself, per thread, so
+    concurrent calls on one shared model are independent."""
     model.eval()
-    with torch.enable_grad(), recording_maps() as maps:
-        logits, act = model.forward_with_activation(x)
+    with torch.enable_grad(), recording() as rec:
+        logits = model(x)
+        act = rec.activations[-1]  # (1, C, 7, 7)
         cls = int(logits.argmax(1)) if target is None else target
         (grad,) = torch.autograd.grad(logits[0, cls], act)
+    maps = rec.maps
     weights = grad.mean((2, 3), keepdim=True)  # (1, C, 1, 1)
     cam = F.relu((weights * act).sum(1))[0].detach()  # (7, 7)
     top = float(cam.max())

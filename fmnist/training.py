@@ -4,6 +4,10 @@
         if event["event"] == "epoch": print(event["val_acc"])
     result = event["result"]          # the last event is always {"event": "end", ...}
 
+The run in parts: ``_set_up`` (device, precision, data, model, kernels, optimizer), ``_train_one_epoch``
+(yields step events), ``_validate`` (the epoch event, the best weights kept) and ``_finish`` (the end
+event with the result); ``_Run.progress`` is the one measure of how far a run is.
+
 Stopping: pass ``stop`` (a threading.Event or any object with ``is_set()``); training ends at the next
 step and the end event carries a valid model labelled ``status="stopped"``.
 """
@@ -21,9 +25,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import augment as aug
-from . import fused, sketches
+from . import accel, sketches
 from .data import Split, load_fashion_mnist, make_split, to_float
 from .evaluate import evaluate_model, predict_proba
+from .accel import FlatParameters
 from .models import FashionCNN, count_parameters, create_model
 from .reference import STUDY_LEVEL
 
@@ -61,6 +66,8 @@ class TrainConfig:
                                   # (fmnist.sketches); the study has none: 0
     outliers: float = 0.0         # fraction shown as non-garment doodles, trained towards no class
                                   # (outlier exposure; train accuracy counts them as wrong); study: 0
+    fused: str | bool = "auto"    # the CPU kernels of fmnist.accel: auto (where they apply) | on | off;
+                                  # the environment variable FMNIST_FUSED=0/1 overrides it
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -151,63 +158,6 @@ class WeightEMA:
             a.copy_(c)
 
 
-class FlatParameters:
-    """A model's parameters, and their gradients, as views of one tensor each: ``param`` and ``param.grad``.
-
-    AdamW then updates one tensor per step instead of one per parameter (20-26 here): its per-tensor
-    Python and dispatch were ~0.5-1.5 ms of a CPU training step. Each parameter keeps its shape and
-    strides (channels_last weights stay channels_last); autograd adds each gradient into its view of the
-    gradient buffer, which ``zero_grad`` zeroes (never set to None: the views would be lost). Element by
-    element the update is AdamW's per-tensor one. Create it before WeightEMA, which keeps references to
-    the model's tensors (a deep copy gets separate ones). ``release`` gives a module its own parameter
-    tensors back, for saving (safetensors refuses tensors that share memory)."""
-
-    def __init__(self, model: nn.Module):
-        params = list(model.parameters())
-        first = params[0]
-        self.param = nn.Parameter(torch.empty(sum(p.numel() for p in params), dtype=first.dtype, device=first.device))
-        self.param.grad = torch.zeros_like(self.param)
-        offset = 0
-        with torch.no_grad():
-            for p in params:
-                view = self.param.data.as_strided(p.shape, p.stride(), offset)
-                view.copy_(p)
-                p.data = view
-                p.grad = self.param.grad.as_strided(p.shape, p.stride(), offset)
-                offset += p.numel()
-
-    @staticmethod
-    def applies(model: nn.Module) -> bool:
-        """Every parameter trainable, of one dtype and device, and dense (contiguous or channels_last)."""
-        params = list(model.parameters())
-        return bool(params) and all(
-            p.requires_grad and p.dtype == params[0].dtype and p.device == params[0].device and p.grad is None
-            and (p.is_contiguous() or (p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)))
-            for p in params)
-
-    def zero_grad(self) -> None:
-        self.param.grad.zero_()
-
-    @staticmethod
-    def release(module: nn.Module) -> nn.Module:
-        with torch.no_grad():
-            for p in module.parameters():
-                p.data = p.data.clone(memory_format=torch.preserve_format)
-                p.grad = None
-        return module
-
-
-def make_optimizer(model: nn.Module | FlatParameters, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over the model's parameters, or over the one buffer of a FlatParameters, with its fused kernel
-    where the device has one (CPU and CUDA: one pass per tensor instead of several small ops; training
-    steps a few per cent faster here), else the default."""
-    params = [model.param] if isinstance(model, FlatParameters) else list(model.parameters())
-    try:
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, ValueError):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-
-
 def _auto(value, default: bool) -> bool:
     return default if value == "auto" else bool(value)
 
@@ -249,10 +199,74 @@ def _val_metrics(model, images, labels, bf16) -> dict:
     return {"val_loss": loss, "val_acc": (probs.argmax(1) == labels).float().mean().item()}
 
 
-def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -> Iterator[dict]:
-    """Train cfg.arch; yields start, step, epoch and finally end events (plain dicts)."""
-    cfg = cfg or TrainConfig()
+@dataclass
+class _Run:
+    """One run's state: what set-up makes, what the epochs change, what the end reports."""
+
+    cfg: TrainConfig
+    split: Split
+    device: torch.device
+    bf16: bool
+    channels_last: bool
+    fused: bool
+    model: FashionCNN
+    flat: FlatParameters | None
+    ema: WeightEMA | None
+    opt: torch.optim.Optimizer
+    g: torch.Generator
+    ops: tuple                     # the augmentation ops (fmnist.augment)
+    x_train: torch.Tensor          # the training images and labels, on the device
+    y_train: torch.Tensor
+    bank: torch.Tensor | None      # one drawing per training image (cfg.drawings)
+    doodles: torch.Tensor | None   # non-garment doodles (cfg.outliers)
+    steps_per_epoch: int
+    start_epoch: int               # epochs done before this run (a resumed checkpoint's)
+    schedule_offset: float         # where in its schedule this run starts: 0, or a resumed run's place
+    warmup: float                  # the schedule's warm-up, as a share of it
+    history: list[dict]
+    prior_s: float                 # training time before this run: resumed runs report totals
+    time_to_best: float
+    previous_runs: list[dict]
+    best_acc: float = -1.0
+    best_epoch: int = 0
+    best_state: dict | None = None
+    status: str = "completed"
+    steps_done: int = 0
+    t0: float = 0.0
+    epoch_summary: dict | None = None  # the last epoch's training loss, accuracy and speed
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights validation and the result use: the average where there is one."""
+        return self.ema.module if self.ema else self.model
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def progress(self) -> float:
+        """The one measure of how far this run is, in [0, 1]: its share of the planned steps, or of the
+        time budget where one is set and runs out first. The learning-rate schedule, the events and the
+        ETA all follow it."""
+        planned = (self.cfg.epochs - self.start_epoch) * self.steps_per_epoch
+        done = self.steps_done / max(planned, 1)
+        if self.cfg.time_budget_s:
+            done = max(done, self.elapsed() / self.cfg.time_budget_s)
+        return min(done, 1.0)
+
+    def learning_rate(self) -> float:
+        position = self.schedule_offset + (1 - self.schedule_offset) * self.progress()
+        return self.cfg.lr * lr_factor(self.cfg.schedule, position, self.warmup)
+
+    def eta_s(self) -> float:
+        """Seconds left at the pace so far."""
+        p = self.progress()
+        return self.elapsed() * (1 - p) / p if p > 0 else float("inf")
+
+
+def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
+    """Device, precision, data, the model (new or resumed), kernels, optimizer and averages."""
     ops = aug.resolve(cfg.augment)
+    lr_factor(cfg.schedule, 0.0)  # fail early on an unknown schedule name
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     supported = bf16_supported(device)
@@ -263,17 +277,13 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     if split is None:
         split = make_split(load_fashion_mnist(cfg.data_dir), cfg.val_size, cfg.seed, cfg.limit)
 
-    history: list[dict] = []
-    start_epoch = 0
-    prior_s = time_to_best = 0.0  # training time before this run (resumed runs report totals)
-    previous_runs: list[dict] = []
+    history, previous_runs, prior_s, time_to_best = [], [], 0.0, 0.0
     if cfg.resume:
         from .checkpoints import load_checkpoint
 
         ckpt = load_checkpoint(cfg.resume)
         model = ckpt.model
         history = list(ckpt.meta.get("history", []))
-        start_epoch = len(history)
         prior_s = float(ckpt.meta.get("train_time_s") or 0.0)
         previous_runs = previous_run_chain(ckpt.meta)
         time_to_best = float(ckpt.meta.get("time_to_best_s") or 0.0)
@@ -282,140 +292,159 @@ def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    fused = accel.use_kernels(cfg.fused, device, use_bf16)
+    if fused:
+        accel.to_fused(model)  # the same parameters, stand-ins that run the C kernels in bf16 training
     if device.type == "cpu":
-        fused.keep_freed_memory()  # activations are reallocated every step; no page faults for them
-    flat = FlatParameters(model) if FlatParameters.applies(model) else None  # before the EMA's references
+        accel.keep_freed_memory()  # activations are reallocated every step; no page faults for them
+    flat = accel.FlatParameters(model) if accel.FlatParameters.applies(model) else None  # before the EMA's references
     ema = WeightEMA(model, cfg.ema) if cfg.ema else None
 
-    x_train = split.train_images.to(device)
-    # one drawing per training image, made once and cached; a batch swaps some images for theirs
-    bank = sketches.drawing_bank(split.train_images, cfg.seed).to(device) if cfg.drawings else None
-    doodles = sketches.doodle_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None
-    y_train = split.train_labels.to(device)
-    n = len(x_train)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    start_epoch = len(history)
     first = start_epoch if cfg.restart_schedule else 0  # the epoch the schedule counts from
-    total_steps = steps_per_epoch * max(cfg.epochs - first, 1)
-    opt = make_optimizer(flat or model, cfg.lr, cfg.weight_decay)
-    lr_factor(cfg.schedule, 0.0)  # fail early on an unknown schedule name
-    warmup = cfg.warmup_epochs / max(cfg.epochs - first, 1)
-    # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
-    g = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch)  # on the device: no host syncs
+    steps_per_epoch = math.ceil(len(split.train_images) / cfg.batch_size)
+    run = _Run(
+        cfg=cfg, split=split, device=device, bf16=use_bf16, channels_last=channels_last, fused=fused, model=model,
+        flat=flat, ema=ema, opt=accel.make_optimizer(flat or model, cfg.lr, cfg.weight_decay),
+        # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
+        g=torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch),  # on the device: no syncs
+        ops=ops, x_train=split.train_images.to(device), y_train=split.train_labels.to(device),
+        bank=sketches.drawing_bank(split.train_images, cfg.seed).to(device) if cfg.drawings else None,
+        doodles=sketches.doodle_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None,
+        steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
+        schedule_offset=(start_epoch - first) / max(cfg.epochs - first, 1),
+        warmup=cfg.warmup_epochs / max(cfg.epochs - first, 1), history=history, prior_s=prior_s,
+        time_to_best=time_to_best, previous_runs=previous_runs)
+    run.best_acc = max((h["val_acc"] for h in history), default=-1.0)
+    run.best_epoch = max(history, key=lambda h: h["val_acc"])["epoch"] if history else 0
+    run.best_state = copy.deepcopy(run.evaluated.state_dict())
+    return run
 
-    yield {"event": "start", "arch": model.arch, "config": cfg.to_dict(), "train_size": n,
-           "val_size": len(split.val_images), "device": str(device), "bf16": use_bf16,
-           "channels_last": channels_last, "params": count_parameters(model),
-           "steps_per_epoch": steps_per_epoch, "epochs": cfg.epochs, "start_epoch": start_epoch}
 
-    best_acc = max((h["val_acc"] for h in history), default=-1.0)
-    best_epoch = max(history, key=lambda h: h["val_acc"])["epoch"] if history else 0
-    best_state = copy.deepcopy((ema.module if ema else model).state_dict())
-    t0 = time.perf_counter()
-    status, steps_done = "completed", 0
-    stopped = lambda: stop is not None and stop.is_set()  # noqa: E731
+def _batch(run: _Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training batch of images idx: some swapped for drawings or doodles, then augmented."""
+    cfg, g, device = run.cfg, run.g, run.device
+    images, y = run.x_train[idx], run.y_train[idx]
+    if run.bank is not None:
+        as_drawing = torch.rand(len(idx), generator=g, device=device) < cfg.drawings
+        images = torch.where(as_drawing[:, None, None], run.bank[idx], images)
+    if run.doodles is not None:  # labelled -1: trained towards no class
+        as_doodle = torch.rand(len(idx), generator=g, device=device) < cfg.outliers
+        pick = torch.randint(len(run.doodles), (len(idx),), generator=g, device=device)
+        images = torch.where(as_doodle[:, None, None], run.doodles[pick], images)
+        y = torch.where(as_doodle, -1, y)
+    x = aug.augment(to_float(images), run.ops, g)
+    if run.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
 
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        model.train()
-        perm = torch.randperm(n, generator=g, device=device)
-        t_epoch, seen = time.perf_counter(), 0
-        loss_sum = torch.zeros((), device=device)  # accumulated on the device: no sync per step
-        correct = torch.zeros((), device=device)
-        for step in range(steps_per_epoch):
-            if stopped():
-                status = "stopped"
-                break
-            # progress through the run: by steps, or by the clock when a time budget is set
-            progress = ((epoch - 1 - first) * steps_per_epoch + step) / total_steps
-            if cfg.time_budget_s:
-                progress = max(progress, (time.perf_counter() - t0) / cfg.time_budget_s)
-                if progress >= 1.0:
-                    status = "time_budget"
-                    break
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            images, y = x_train[idx], y_train[idx]
-            if bank is not None:
-                as_drawing = torch.rand(len(idx), generator=g, device=device) < cfg.drawings
-                images = torch.where(as_drawing[:, None, None], bank[idx], images)
-            if doodles is not None:  # labelled -1: trained towards no class
-                as_doodle = torch.rand(len(idx), generator=g, device=device) < cfg.outliers
-                pick = torch.randint(len(doodles), (len(idx),), generator=g, device=device)
-                images = torch.where(as_doodle[:, None, None], doodles[pick], images)
-                y = torch.where(as_doodle, -1, y)
-            x = aug.augment(to_float(images), ops, g)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(x)
-                loss = batch_loss(logits.float(), y, cfg.label_smoothing, doodles is not None)
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * lr_factor(cfg.schedule, progress, warmup)
-            if flat is not None:
-                flat.zero_grad()
-            else:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                ema.update()
-            steps_done += 1
-            seen += len(y)
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            if step % cfg.log_every == 0 or step == steps_per_epoch - 1:
-                elapsed = time.perf_counter() - t0
-                ips = steps_done * cfg.batch_size / max(elapsed, 1e-9)
-                remaining = (cfg.epochs - epoch) * steps_per_epoch + (steps_per_epoch - step - 1)
-                eta = remaining * cfg.batch_size / max(ips, 1e-9)
-                if cfg.time_budget_s:
-                    eta = min(eta, cfg.time_budget_s - elapsed)
-                yield {"event": "step", "epoch": epoch, "step": step + 1, "steps_per_epoch": steps_per_epoch,
-                       "global_step": (epoch - 1) * steps_per_epoch + step + 1, "loss": loss.item(),
-                       "acc": (logits.argmax(1) == y).float().mean().item(), "lr": opt.param_groups[0]["lr"],
-                       "images_per_sec": ips, "eta_s": eta,
-                       "progress": ((epoch - 1 - start_epoch) * steps_per_epoch + step + 1)
-                       / ((cfg.epochs - start_epoch) * steps_per_epoch)}
-        if status == "stopped" or (status == "time_budget" and seen == 0):
+
+def _train_one_epoch(run: _Run, epoch: int, stop) -> Iterator[dict]:
+    """One pass over the training images (or until a stop or the time budget), yielding a step event
+    every cfg.log_every steps; leaves the epoch's summary in run.epoch_summary (None where no step ran)."""
+    cfg, model, opt, device = run.cfg, run.model, run.opt, run.device
+    model.train()
+    perm = torch.randperm(len(run.x_train), generator=run.g, device=device)
+    t_epoch, seen = time.perf_counter(), 0
+    loss_sum = torch.zeros((), device=device)  # accumulated on the device: no sync per step
+    correct = torch.zeros((), device=device)
+    for step in range(run.steps_per_epoch):
+        if stop is not None and stop.is_set():
+            run.status = "stopped"
             break
-        eval_model = ema.module if ema else model
-        val = _val_metrics(eval_model, split.val_images, split.val_labels, use_bf16)
-        epoch_time = time.perf_counter() - t_epoch
-        elapsed = time.perf_counter() - t0
-        is_best = val["val_acc"] > best_acc
-        if is_best:
-            best_acc, best_epoch, time_to_best = val["val_acc"], epoch, prior_s + elapsed
-            best_state = copy.deepcopy(eval_model.state_dict())
-        row = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, **val,
-               "lr": opt.param_groups[0]["lr"], "images_per_sec": seen / epoch_time,
-               "epoch_time_s": epoch_time, "elapsed_s": prior_s + elapsed}
-        history.append(row)
-        per_epoch = elapsed / (epoch - start_epoch)
-        yield {"event": "epoch", **row, "best_epoch": best_epoch, "best_val_acc": best_acc, "is_best": is_best,
-               "epochs": cfg.epochs, "eta_s": per_epoch * (cfg.epochs - epoch)}
-        if status == "time_budget":
+        if cfg.time_budget_s and run.elapsed() >= cfg.time_budget_s:
+            run.status = "time_budget"
             break
-        if epoch - best_epoch >= cfg.patience:
-            status = "early_stopped"
-            break
+        x, y = _batch(run, perm[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+        for group in opt.param_groups:
+            group["lr"] = run.learning_rate()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.bf16):
+            logits = model(x)
+            loss = batch_loss(logits.float(), y, cfg.label_smoothing, run.doodles is not None)
+        if run.flat is not None:
+            run.flat.zero_grad()
+        else:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if run.ema is not None:
+            run.ema.update()
+        run.steps_done += 1
+        seen += len(y)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        if step % cfg.log_every == 0 or step == run.steps_per_epoch - 1:
+            yield {"event": "step", "epoch": epoch, "step": step + 1, "steps_per_epoch": run.steps_per_epoch,
+                   "global_step": (epoch - 1) * run.steps_per_epoch + step + 1, "loss": loss.item(),
+                   "acc": (logits.argmax(1) == y).float().mean().item(), "lr": opt.param_groups[0]["lr"],
+                   "images_per_sec": run.steps_done * cfg.batch_size / max(run.elapsed(), 1e-9),
+                   "eta_s": run.eta_s(), "progress": run.progress()}
+    epoch_time = time.perf_counter() - t_epoch
+    run.epoch_summary = None if seen == 0 else {
+        "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, "images_per_sec": seen / epoch_time,
+        "epoch_time_s": epoch_time}
 
-    train_time = prior_s + time.perf_counter() - t0
-    if history:  # the best epoch's weights; a run stopped before one full epoch keeps its current weights
-        (ema.module if ema else model).load_state_dict(best_state)
-    final = (ema.module if ema else model)
-    if flat is not None and final is model:
-        FlatParameters.release(final)
-    final = final.to(memory_format=torch.contiguous_format).eval()
-    val_metrics = _val_metrics(final, split.val_images, split.val_labels, use_bf16)
+
+def _validate(run: _Run, epoch: int) -> dict:
+    """Validation after an epoch: the history row, the best weights kept, the epoch event."""
+    val = _val_metrics(run.evaluated, run.split.val_images, run.split.val_labels, run.bf16)
+    elapsed = run.elapsed()
+    is_best = val["val_acc"] > run.best_acc
+    if is_best:
+        run.best_acc, run.best_epoch, run.time_to_best = val["val_acc"], epoch, run.prior_s + elapsed
+        run.best_state = copy.deepcopy(run.evaluated.state_dict())
+    s = run.epoch_summary
+    row = {"epoch": epoch, "train_loss": s["train_loss"], "train_acc": s["train_acc"], **val,
+           "lr": run.opt.param_groups[0]["lr"], "images_per_sec": s["images_per_sec"],
+           "epoch_time_s": s["epoch_time_s"], "elapsed_s": run.prior_s + elapsed}
+    run.history.append(row)
+    return {"event": "epoch", **row, "best_epoch": run.best_epoch, "best_val_acc": run.best_acc, "is_best": is_best,
+            "epochs": run.cfg.epochs, "eta_s": elapsed / (epoch - run.start_epoch) * (run.cfg.epochs - epoch)}
+
+
+def _finish(run: _Run) -> dict:
+    """The best epoch's weights as plain modules, their validation and test metrics, the end event."""
+    train_time = run.prior_s + run.elapsed()
+    final = run.evaluated
+    if run.history:  # the best epoch's weights; a run stopped before one full epoch keeps its current weights
+        final.load_state_dict(run.best_state)
+    if run.flat is not None and final is run.model:
+        accel.FlatParameters.release(final)
+    final = accel.to_plain(final).to(memory_format=torch.contiguous_format).eval()
+    split = run.split
+    val_metrics = _val_metrics(final, split.val_images, split.val_labels, run.bf16)
     # reported in fp32 without TTA: exactly what fmnist.load_model() computes; `evaluate` adds TTA
-    test = evaluate_model(final, split.test_images, split.test_labels, tta=False) if cfg.evaluate_test else None
+    test = evaluate_model(final, split.test_images, split.test_labels, tta=False) if run.cfg.evaluate_test else None
     result = TrainResult(
-        model=final.cpu().eval(), config=cfg, status=status, history=history, best_epoch=best_epoch,
-        val_metrics=val_metrics, test_metrics=test, train_time_s=train_time, time_to_best_s=time_to_best,
-        steps=steps_done, data_fingerprint=split.fingerprint, device=str(device), bf16=use_bf16,
-        previous_runs=previous_runs,
-    )
-    yield {"event": "end", "status": status, "label": result.label, "result": result,
-           "val_acc": val_metrics["val_acc"], "test_acc": test["accuracy"] if test else None,
-           "train_time_s": train_time}
+        model=final.cpu().eval(), config=run.cfg, status=run.status, history=run.history, best_epoch=run.best_epoch,
+        val_metrics=val_metrics, test_metrics=test, train_time_s=train_time, time_to_best_s=run.time_to_best,
+        steps=run.steps_done, data_fingerprint=split.fingerprint, device=str(run.device), bf16=run.bf16,
+        previous_runs=run.previous_runs)
+    return {"event": "end", "status": run.status, "label": result.label, "result": result,
+            "val_acc": val_metrics["val_acc"], "test_acc": test["accuracy"] if test else None,
+            "train_time_s": train_time}
+
+
+def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -> Iterator[dict]:
+    """Train cfg.arch; yields start, step, epoch and finally end events (plain dicts)."""
+    cfg = cfg or TrainConfig()
+    run = _set_up(cfg, split)
+    yield {"event": "start", "arch": run.model.arch, "config": cfg.to_dict(), "train_size": len(run.split.train_images),
+           "val_size": len(run.split.val_images), "device": str(run.device), "bf16": run.bf16,
+           "channels_last": run.channels_last, "fused": run.fused, "params": count_parameters(run.model),
+           "steps_per_epoch": run.steps_per_epoch, "epochs": cfg.epochs, "start_epoch": run.start_epoch}
+    run.t0 = time.perf_counter()
+    for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
+        yield from _train_one_epoch(run, epoch, stop)
+        if run.status == "stopped" or run.epoch_summary is None:
+            break
+        yield _validate(run, epoch)
+        if run.status == "time_budget":
+            break
+        if epoch - run.best_epoch >= cfg.patience:
+            run.status = "early_stopped"
+            break
+    yield _finish(run)
 
 
 def first_reaching(history: list[dict], level: float = STUDY_LEVEL) -> tuple[float | None, int | None]:

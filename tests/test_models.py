@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import fmnist
-from fmnist.models import count_macs, count_parameters
+from fmnist.models import count_macs, count_parameters, recording, recording_maps
 
 
 @pytest.mark.parametrize("name", fmnist.list_models())
@@ -25,13 +26,13 @@ def test_forward_shape_finite_and_gradients(name):
 def test_spatial_maps_shape_and_range(name):
     model = fmnist.create_model(name).eval()
     maps = model.spatial_maps(torch.rand(3, 1, 28, 28))
+    assert (model.map_name is None) == (name == "simple")  # what the app labels the maps with
     if name == "simple":
         assert maps == []
         return
     assert [tuple(m.shape) for m in maps] == [(3, 28, 28), (3, 14, 14), (3, 7, 7)]
     for m in maps:
         assert m.min() >= 0 and m.max() <= 1
-    assert len(model.map_modules()) == 3
 
 
 def test_maps_are_per_thread():
@@ -63,10 +64,13 @@ def test_grad_cam_range_and_shape():
     cam = grad_cam(model, torch.rand(1, 1, 28, 28))
     assert cam.shape == (7, 7) and cam.min() >= 0 and cam.max() <= 1
     x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad(), recording() as rec:
+        logits = model(x)
+    assert [tuple(a.shape) for a in rec.activations] == [(2, 32, 28, 28), (2, 64, 14, 14), (2, 128, 7, 7)]
+    # the last one is the last stage's output before its pooling, what the head sees after pooling
     with torch.no_grad():
-        logits, act = model.forward_with_activation(x)
-        assert torch.allclose(logits, model(x), atol=1e-6)
-    assert act.shape == (2, 128, 7, 7)
+        pooled = F.max_pool2d(rec.activations[-1], 2).mean((2, 3), keepdim=True)
+        assert torch.allclose(model.head(pooled), logits, atol=1e-6)
 
 
 def test_unknown_model_names_the_choices():
@@ -109,45 +113,36 @@ def test_explain_in_one_pass(name):
     assert cam.shape == (7, 7)
 
 
-@pytest.mark.parametrize("channels_last", [True, False])
-def test_channel_pool_matches_autograd(channels_last):
-    """sa's hand-written pooling gives the values and gradients of the plain mean/max expression."""
-    from fmnist.models import ChannelPool
+def test_spatial_attention_is_cbams_formula():
+    """sa's layer computes CBAM's M(F) = sigmoid(conv7x7([AvgPool_c(F); MaxPool_c(F)])) and F * M(F), with
+    gradients that pass gradcheck in fp64."""
+    from fmnist.models import SpatialAttention
 
     torch.manual_seed(0)
+    sa = SpatialAttention().double()
+    sa.conv.weight.data.normal_(0, 0.3)
     x = torch.randn(3, 5, 6, 7, dtype=torch.float64)
-    x[0, :, 0, 0] = 0.0  # a tie: the gradient of the max goes to the index max() returns, as autograd's does
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-    weight = torch.randn(3, 2, 6, 7, dtype=torch.float64)
-    ours = ChannelPool.apply(a)
-    ref = torch.cat([b.mean(1, keepdim=True), b.max(1, keepdim=True).values], 1)
-    assert ours.shape == (3, 2, 6, 7)
-    torch.testing.assert_close(ours, ref)
-    (ours * weight).sum().backward()
-    (ref * weight).sum().backward()
-    torch.testing.assert_close(a.grad, b.grad)
-    assert torch.autograd.gradcheck(ChannelPool.apply, (torch.randn(2, 4, 3, 3, dtype=torch.float64,
-                                                                    requires_grad=True),))
+    avg, mx = x.sum(1, keepdim=True) / 5, x.amax(1, keepdim=True)
+    mask = torch.sigmoid(F.conv2d(torch.cat([avg, mx], 1), sa.conv.weight, sa.conv.bias, padding=3))
+    torch.testing.assert_close(sa(x), x * mask)
+    assert torch.autograd.gradcheck(sa, (torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True),))
 
 
-def test_channel_pool_bf16_channels_last_matches_autograd():
-    """The trainer's case: a bf16 channels_last input gets the plain expression's values and gradients."""
-    from fmnist.models import ChannelPool
+def test_gated_block_is_the_papers_formula():
+    """gated's block: ReLU(x + BN(x*W) * sigmoid(x*V + c)), its map the mean gate per pixel."""
+    from fmnist.models import GatedConv
 
     torch.manual_seed(0)
-    x = torch.randn(4, 32, 14, 14).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-    weight = torch.randn(4, 2, 14, 14, dtype=torch.bfloat16)
-    ours = ChannelPool.apply(a)
-    ref = torch.cat([b.mean(1, keepdim=True), b.max(1, keepdim=True).values], 1)
-    assert ours.dtype == torch.bfloat16
-    torch.testing.assert_close(ours, ref)  # bf16 tolerances: the mean is summed in another order
-    (ours * weight).sum().backward()
-    (ref * weight).sum().backward()
-    torch.testing.assert_close(a.grad, b.grad)
-    assert a.grad.is_contiguous(memory_format=torch.channels_last)
+    block = GatedConv(6).double().eval()
+    block.gate.weight.data.normal_(0, 0.5)
+    block.bn.running_mean.normal_()
+    x = torch.randn(2, 6, 5, 5, dtype=torch.float64)
+    gate = torch.sigmoid(F.conv2d(x, block.gate.weight, block.gate.bias))
+    bn = (F.conv2d(x, block.conv.weight, padding=1) - block.bn.running_mean[:, None, None]) / torch.sqrt(
+        block.bn.running_var[:, None, None] + block.bn.eps) * block.bn.weight[:, None, None] + block.bn.bias[:, None, None]
+    with recording_maps() as maps:
+        torch.testing.assert_close(block(x), torch.relu(x + bn * gate))
+    torch.testing.assert_close(maps[0], gate.mean(1).float())
 
 
 def test_overlay_colours_match_the_colour_ramp():

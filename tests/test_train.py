@@ -97,6 +97,35 @@ def test_time_budget_ends_training(small_split):
     assert r.status == "time_budget" and len(r.history) < 50
 
 
+@pytest.mark.parametrize("arch", ["sa", "gated"])
+def test_a_run_with_the_cpu_kernels_returns_plain_modules(arch, small_split):
+    """Trained with fused="on" (where the kernels apply), the result is the plain architecture: the same
+    module types and state-dict keys as a fresh model, and it answers as the model saved from it does."""
+    from fmnist import accel
+
+    events = list(fit(_cfg(arch=arch, epochs=1, fused="on"), small_split))
+    assert events[0]["fused"] == accel.use_kernels("on", "cpu", events[0]["bf16"])
+    model = events[-1]["result"].model
+    fresh = fmnist.create_model(arch)
+    assert [type(m) for m in model.modules()] == [type(m) for m in fresh.modules()]
+    assert list(model.state_dict()) == list(fresh.state_dict())
+    off = next(iter(fit(_cfg(arch=arch, epochs=1, fused="off"), small_split)))
+    assert off["fused"] is False
+
+
+def test_progress_is_one_measure_for_events_and_schedule(small_split):
+    """Step events report the run's share of its planned steps, and the learning rate of a cosine run
+    at that point is the schedule's value there."""
+    cfg = _cfg(epochs=3, schedule="cosine", log_every=1)
+    steps = [e for e in fit(cfg, small_split) if e["event"] == "step"]
+    total = 3 * steps[0]["steps_per_epoch"]
+    for i, e in enumerate(steps):
+        assert e["progress"] == pytest.approx((i + 1) / total)
+        # the rate a step used was set before it ran, at the progress of the steps before it
+        assert e["lr"] == pytest.approx(cfg.lr * lr_factor("cosine", i / total))
+    assert steps[-1]["progress"] == pytest.approx(1.0) and steps[-1]["eta_s"] == pytest.approx(0.0)
+
+
 def test_schedules():
     assert lr_factor("constant", 0.7) == 1.0
     assert lr_factor("cosine", 0.0) == pytest.approx(1.0) and lr_factor("cosine", 1.0) == pytest.approx(0.0)
@@ -126,7 +155,8 @@ def test_flat_parameters_train_as_separate_ones_do(arch):
     import torch.nn.functional as F
 
     from fmnist.models import create_model
-    from fmnist.training import FlatParameters, WeightEMA, make_optimizer
+    from fmnist.accel import FlatParameters, make_optimizer
+    from fmnist.training import WeightEMA
 
     torch.manual_seed(0)
     start = create_model(arch).to(memory_format=torch.channels_last)

@@ -1,32 +1,26 @@
-"""Fused CPU kernels for training in bf16 channels_last, with eager PyTorch wherever they do not apply.
+"""The C kernels and the autograd Functions that call them: bf16 channels_last training on the CPU.
 
 On the CPU the element-wise layers of these small CNNs are memory-bound, and eager PyTorch runs each one
-as its own pass over whole tensors (and allocates a fresh output for each). ``fmnist/fused.c`` does the
-same arithmetic in fewer passes:
+as its own pass over whole tensors (and allocates a fresh output for each). ``fused.c`` does the same
+arithmetic in fewer passes; each Function below is one layer (or two) of a model, forward and backward:
 
-* ``BatchNormReLUFunction``: BatchNorm with batch statistics + ReLU (models.BatchNormReLU);
-* ``GatedResidualFunction``: gated's ReLU(x + BN(conv) * sigmoid(gate)) (models.GatedConv);
+* ``BatchNormReLUFunction``: BatchNorm with batch statistics + ReLU;
+* ``StemFunction``: the first layer, ReLU(BN(conv3x3(image))) for one input channel, the convolution
+  recomputed in each pass instead of stored;
+* ``GatedResidualFunction``: gated's ReLU(x + BN(conv) * sigmoid(gate));
 * ``GatedGateFunction``: the whole gated block, its 3x3 convolution (oneDNN's) and its 1x1 gate (matrix
   products on the channels_last rows) inside, their shares of x's gradient added onto the residual's in
-  place (models.GatedConv);
-  ``GatedGatePool2Function`` with the 2x2 max-pooling after it too (models.GatedCNN);
+  place; ``GatedGatePool2Function`` with the 2x2 max-pooling after it too;
 * ``SpatialAttentionFunction``: sa's channel pooling, its small convolution and x * mask;
-* ``MaxPool2Function``: 2x2 max-pooling with one-byte indices (models.MaxPool2x2);
-* ``SpatialAttentionPool2Function``: sa's attention and the 2x2 max-pooling that ends its stages, as one:
-  the full-size x * mask and its gradient are never written (models.SpatialAttentionCNN);
-* ``StemFunction``: the first layer, ReLU(BN(conv3x3(image))) for one input channel, the convolution
-  recomputed in each pass instead of stored (models.ConvBNReLU).
+  ``SpatialAttentionPool2Function`` with the 2x2 max-pooling after it: the full-size x * mask and its
+  gradient are never written;
+* ``MaxPool2Function``: 2x2 max-pooling with one-byte indices.
 
-The C file is compiled on first use with the system's C compiler (``gcc -O3 -march=native -fopenmp``,
-about a second) into a cache folder (``$FMNIST_CACHE``, else ``~/.cache/fmnist``) and loaded with ctypes,
-so nothing is built at install time; OpenMP shares torch's own thread pool (libgomp). The modules use
-these only while training, on bf16 channels_last CPU tensors (what ``fmnist.fit`` uses where the CPU has
-native bf16), and only when the library built: without a compiler, after a failed build, or with
-``FMNIST_FUSED=0`` they run eager PyTorch (``build_error`` says why). Both paths compute the same function
-to bf16 rounding (tests/test_fused.py; bench/fused_accuracy.py trains both ways).
-
-``keep_freed_memory`` is the other half of the speed-up: it stops glibc from returning each step's
-activations to the OS only to fault them in again.
+Each ``*_applies`` guard says which tensors and layers a Function takes; ``fmnist.accel.modules`` calls
+them. The C file is compiled on first use with the system's C compiler (``gcc -O3 -march=native
+-fopenmp``, about a second) into a cache folder (``$FMNIST_CACHE``, else ``~/.cache/fmnist``) and loaded
+with ctypes, so nothing is built at install time; OpenMP shares torch's own thread pool (libgomp).
+Without a compiler or after a failed build ``library()`` is None and ``build_error`` says why.
 """
 from __future__ import annotations
 
@@ -38,7 +32,9 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -52,30 +48,6 @@ _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
 build_error: str | None = None  # why the kernels are not in use, for benchmarks and the curious
-
-
-_allocator_tuned = False
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed blocks for reuse instead of returning them to the OS (process-wide).
-
-    By default glibc hands blocks over 128 KiB back at once, so every new activation of a training step
-    (3.2 MB for one (64, 32, 28, 28) bf16 tensor) is page-faulted in again: 1,000-6,000 faults per step
-    here, costly on a virtual machine. With these settings a step faults ~0 times and the kernels that
-    write those activations run 2-2.5x faster inside a step (BatchNorm+ReLU forward at 28x28: 1.2 -> 0.47
-    ms). The price: memory freed at the top of the heap (up to 1 GiB) stays with the process for reuse.
-    fmnist.fit calls this on the CPU. Returns False where the C library is not glibc (nothing changed)."""
-    global _allocator_tuned
-    if not _allocator_tuned:
-        try:
-            mallopt = ctypes.CDLL("libc.so.6").mallopt
-        except (OSError, AttributeError):
-            return False
-        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        _allocator_tuned = bool(mallopt(m_mmap_threshold, 32 << 20) and mallopt(m_trim_threshold, 1 << 30)
-                                and mallopt(m_top_pad, 64 << 20))
-    return _allocator_tuned
 
 
 def _cache_dir() -> Path:
@@ -93,18 +65,18 @@ def _cpu_key() -> str:
     return os.uname().machine
 
 
-def _build() -> ctypes.CDLL:
+def _build(source: Path, flags: list[str]) -> ctypes.CDLL:
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if not cc:
         raise RuntimeError("no C compiler (gcc or cc) found")
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS, _cpu_key()]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(source.read_bytes() + " ".join([cc, *flags, _cpu_key()]).encode()).hexdigest()[:16]
     so = _cache_dir() / f"fused-{key}.so"
     if not so.exists():
         so.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=so.parent)
         os.close(fd)
         try:
-            out = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=120)
+            out = subprocess.run([cc, *flags, str(source), "-o", tmp], capture_output=True, text=True, timeout=120)
             if out.returncode != 0:
                 raise RuntimeError(f"{cc} failed: {out.stderr.strip()[-500:]}")
             os.replace(tmp, so)  # atomic: a concurrent build or a crash never leaves half a library
@@ -137,21 +109,39 @@ def _build() -> ctypes.CDLL:
 
 
 def library() -> ctypes.CDLL | None:
-    """The compiled kernels, or None where they cannot be used (the reason is in ``build_error``)."""
+    """The compiled kernels, built once per process, or None where they cannot be (the reason is in
+    ``build_error``)."""
     global _lib, _tried, build_error
     if _tried:
         return _lib
     with _lock:
         if not _tried:
-            if os.environ.get("FMNIST_FUSED", "1") == "0":
-                build_error = "turned off by FMNIST_FUSED=0"
-            else:
-                try:
-                    _lib = _build()
-                except Exception as e:  # no compiler, no OpenMP, a read-only home...: eager PyTorch
-                    build_error = f"{type(e).__name__}: {e}"
+            _lib, build_error = build()
             _tried = True
     return _lib
+
+
+@contextmanager
+def using(lib: ctypes.CDLL | None) -> Iterator[None]:
+    """Within the block, every kernel call goes to lib, another build of fused.c (a test runs the
+    portable C this way); None: no kernels, every guard says no."""
+    global _lib, _tried
+    with _lock:
+        saved, _lib, _tried = (_lib, _tried), lib, True
+    try:
+        yield
+    finally:
+        with _lock:
+            _lib, _tried = saved
+
+
+def build(source: Path | None = None, flags: list[str] | None = None) -> tuple[ctypes.CDLL | None, str | None]:
+    """Compile (or find in the cache) and load the kernels: (library, None), or (None, why not). A
+    failed build never leaves a library behind."""
+    try:
+        return _build(source or SOURCE, FLAGS if flags is None else flags), None
+    except Exception as e:  # no compiler, no OpenMP, a read-only home...: the plain modules run
+        return None, f"{type(e).__name__}: {e}"
 
 
 def applies(x: torch.Tensor) -> bool:
@@ -339,8 +329,8 @@ class GatedGateFunction(torch.autograd.Function):
     the gate's and the convolution's: the C kernel writes the first, the gate's is added in place by one
     addmm (a 1x1 convolution on channels_last rows is a matrix product), the convolution's by oneDNN as
     it computes it (_conv3x3_backward); autograd would write each and add them up in passes of their own.
-    The gate's weight gradient is a matrix product too, one per thread (oneDNN's 1x1 weight gradient was
-    1.5-3x slower here)."""
+    The gate's weight gradient is a matrix product too, one per thread (oneDNN's 1x1 weight gradient of
+    this shape runs on one)."""
 
     @staticmethod
     def forward(ctx, x, conv_weight, gate_weight, gate_bias, weight, bias, running_mean, running_var,

@@ -1,4 +1,4 @@
-/* Fused training kernels for bf16 channels_last tensors on the CPU (see fmnist/fused.py, which builds
+/* Fused training kernels for bf16 channels_last tensors on the CPU (see fmnist/accel/kernels.py, which builds
  * this file with gcc -O3 -march=native -fopenmp and loads it with ctypes; OpenMP shares torch's libgomp).
  *
  * A channels_last (N, C, H, W) tensor is, in memory, M = N*H*W rows of C channels: the loops below walk
