@@ -93,9 +93,8 @@ class ModelZoo:
     """The shipped models (and any added later); a missing or broken checkpoint is recorded, not raised.
 
     Models are kept in eval mode with channels_last weights (converted in place): at batch 1 oneDNN's
-    convolutions then run in the layout they prefer; with the wide models on the 2-core CPU the Sketch
-    tab's pass took 6-7% less time and /predict's three forwards 16% less (bench/inference.py --ab).
-    Predictions are the same up to float rounding."""
+    convolutions then run in the layout they prefer, which makes the Sketch tab's pass and /predict
+    faster (bench/inference.py --ab; docs/benchmarks.md). Predictions are the same up to float rounding."""
 
     def __init__(self, names=None, checkpoint_dir: str | Path | None = None, channels_last: bool = True):
         self.channels_last = channels_last
@@ -118,7 +117,9 @@ class ModelZoo:
         return cls(checkpoint_dir=DRAWING_CHECKPOINTS if drawing_models_shipped() else None)
 
     def add(self, name: str, model: FashionCNN, meta: dict | None = None) -> None:
+        """Answer with model under name from now on (a model added later is no longer unavailable)."""
         self.models[name] = self._ready(model)
+        self.unavailable.pop(name, None)
         self.meta[name] = meta or {}
         t = float((self.meta[name].get("calibration") or {}).get("temperature") or 1.0)
         self.temperature[name] = t if np.isfinite(t) and t > 0 else 1.0

@@ -18,8 +18,9 @@ the model's own maps, one (N, H, W) tensor in [0, 1] per stage (attention for sa
 for the baseline).
 
 Adding an architecture: subclass ``FashionCNN``, override ``second_layer`` (what ends each stage's two
-convolutions), give it a ``title`` and, if it has maps of its own, a ``map_name``, and register it with
-``@register_model("name")``; the CLI, the app and the benchmarks pick it up from the registry. These
+convolutions), give it a ``title`` (and, if it has them, a ``map_name`` for its maps and a ``paper``),
+and register it with ``@register_model("name")``; the CLI, the app and the benchmarks pick it up from
+the registry. These
 modules are plain PyTorch; the CPU training kernels (``fmnist.accel``) swap in for them during bf16
 training only, sharing their parameters.
 """
@@ -159,6 +160,7 @@ class FashionCNN(nn.Module):
     arch = "base"
     title = "FashionCNN"      # shown beside the registry name in the app and the docs
     map_name: str | None = None  # what spatial_maps() shows ("spatial attention", "gates"); None: no maps
+    paper: str | None = None     # the paper behind it, as a Markdown link
 
     def __init__(self, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128), dropout: float = 0.2):
         super().__init__()
@@ -216,6 +218,7 @@ class SpatialAttentionCNN(FashionCNN):
 
     title = "spatial attention"
     map_name = "spatial attention"
+    paper = "CBAM, [arXiv 1807.06521](https://arxiv.org/abs/1807.06521)"
 
     def second_layer(self, channels: int) -> nn.Module:
         return nn.Sequential(ConvBNReLU(channels, channels), SpatialAttention())
@@ -227,6 +230,7 @@ class GatedCNN(FashionCNN):
 
     title = "GatedCNN"
     map_name = "gates"
+    paper = "gated convolutions, [arXiv 1612.08083](https://arxiv.org/abs/1612.08083)"
 
     def __init__(self, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128), dropout: float = 0.2,
                  gate_kernel: int = 1):

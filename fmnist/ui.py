@@ -13,14 +13,13 @@ from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnis
 from .explain import COLOUR_SCALE, explain, overlay
 from .images import MAX_FILE_BYTES, ImageError
 from .inference import ModelZoo, drawing_models_shipped
-from .models import list_models
+from .models import list_models, model_class
 from .preprocess import Prepared, prepare
 from .reference import STUDY_RECIPE
 from .views import (confusion_figure, curves_figure, drawing_example_paths, drawing_models_markdown, example_paths,
                     load_drawing_benchmark, load_seed_study, load_test_sample, metrics_markdown, models_markdown,
                     progress_html, results_markdown, sweep_figure)
 
-SHIPPED = list_models()
 PREVIEW = 168
 AUG_CHOICES = [("horizontal flip", "hflip"), ("vertical flip", "vflip"), ("rotation ±90°", "rotate90")]
 # Selects the brush as soon as the page loads, so a visitor can draw at once (Gradio 6.31 otherwise asks
@@ -54,18 +53,19 @@ def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -
         if drawing_models_shipped():
             study_zoo = study_zoo or ModelZoo()
     study_zoo = study_zoo or zoo
-    with gr.Blocks(title="fmnist-lab: three CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
-        gr.Markdown("# fmnist-lab\nTrain, compare and explain three CNNs on Fashion-MNIST: **simple** (baseline), "
-                    "**sa** (CBAM spatial attention) and **gated** (gated convolutions).")
+    archs = list_models()
+    with gr.Blocks(title=f"fmnist-lab: {_count(archs)} CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
+        gr.Markdown(f"# fmnist-lab\nTrain, compare and explain {_count(archs)} CNNs on Fashion-MNIST: "
+                    + _and([f"**{n}** ({model_class(n).title})" for n in archs]) + ".")
         if zoo.unavailable:
             gr.Markdown("\n".join(f"⚠️ **{n} is unavailable**: {why}" for n, why in zoo.unavailable.items()))
         user_models = gr.State({})         # this visitor's trained models: {name: model}
         with gr.Tab("Sketch & classify"):
-            user_choice, user_column = _sketch_tab(zoo, user_models)
+            user_choice, user_column = _sketch_tab(zoo, user_models, archs)
         with gr.Tab("Train"):
-            _train_tab(user_models, user_choice, user_column)
+            _train_tab(user_models, user_choice, user_column, archs)
         with gr.Tab("Metrics & attention"):
-            fill_metrics, metrics_outputs = _metrics_tab(study_zoo, zoo)
+            fill_metrics, metrics_outputs = _metrics_tab(study_zoo, zoo, archs)
         _predict_api(zoo)
         demo.load(fill_metrics, None, metrics_outputs, api_name="load", js=SELECT_BRUSH_JS)
     demo.queue(default_concurrency_limit=4)
@@ -80,37 +80,56 @@ def sketchpad(brush_size: int = 22) -> gr.Sketchpad:
                         brush=gr.Brush(default_size=brush_size, colors=["#000000"], color_mode="fixed"))
 
 
+def _count(names: list[str]) -> str:
+    return {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}.get(len(names), str(len(names)))
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _title(name: str) -> str:
+    """A slot's title: the registry name and what the class calls itself."""
+    return f"{name} ({model_class(name).title})"
+
+
 def _own_map_label(name: str) -> str:
-    """The label of a model's own-map slot; the baseline has no attention or gates to show."""
-    return "own map (none: no attention)" if name == "simple" else "own map"
+    """The label of a model's own-map slot, from what its class says its maps are."""
+    what = model_class(name).map_name
+    return f"own map: {what}" if what else "own map (none: no attention or gates)"
 
 
 def _big(image28: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image28).resize((PREVIEW, PREVIEW), Image.NEAREST))
 
 
-def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.Column]:
+def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str]) -> tuple[gr.Dropdown, gr.Column]:
     """Sketchpad and upload → every model's answer with its maps, live.
 
     Returns the picker of the visitor's own trained models and their (hidden until then) column."""
-    slots = SHIPPED + ["yours"]
+    slots = archs + ["yours"]
+    shown = {}  # slot -> (label, own map, Grad-CAM) components, filled in below
 
     def empty(message: str):
-        return [None, message] + [None, None, None] * len(slots) + [None, None]
+        out = {preview: None, verdict: message, sweep_plot: None, last_input: None}
+        for label, own, cam in shown.values():
+            out.update({label: None, own: None, cam: None})
+        return out
 
     def answer(prepared: Prepared, angle, hflip, vflip, mine, choice):
         extra = {f"yours: {choice}": mine[choice]} if mine and choice in mine else {}
         cmp_ = zoo.compare(prepared=prepared, angle=angle, hflip=hflip, vflip=vflip, extra=extra)
-        verdict = cmp_.verdict
+        text = cmp_.verdict
         if prepared.notes:
-            verdict += "  \n*Preprocessing: " + "; ".join(prepared.notes) + ".*"
-        out = [_big(cmp_.prepared.preview), verdict]
-        for slot in slots:
+            text += "  \n*Preprocessing: " + "; ".join(prepared.notes) + ".*"
+        out = {preview: _big(cmp_.prepared.preview), verdict: text,
+               sweep_plot: sweep_figure(zoo.rotation_sweep(prepared.tensor, extra=extra)),
+               last_input: prepared.tensor.numpy()}
+        for slot, (label, own, cam) in shown.items():
             name = slot if slot != "yours" else next(iter(extra), None)
             p = cmp_.predictions.get(name) if name else None
-            out += [p.probs if p else None, p.own_map if p else None, p.grad_cam if p else None]
-        sweep = zoo.rotation_sweep(prepared.tensor, extra=extra)
-        return out + [sweep_figure(sweep), prepared.tensor.numpy()]
+            out.update({label: p.probs if p else None, own: p.own_map if p else None, cam: p.grad_cam if p else None})
+        return out
 
     def classify(source, angle, hflip, vflip, mine, choice):
         try:
@@ -160,19 +179,20 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
                  "probabilities calibrated; the Metrics tab has their recipe and figures). " if drawing_aware else "")
                 + f"Maps: the model's own map (spatial attention for sa, gates for gated) and Grad-CAM on the "
                 f"last stage. Colour scale: {COLOUR_SCALE}.")
-    model_outputs, columns = [], {}
+    columns = {}
     with gr.Row():
         for slot in slots:
             with gr.Column(elem_classes="model-col", min_width=200, visible=slot != "yours") as columns[slot]:
-                title = {"simple": "simple (SimpleCNN)", "sa": "sa (spatial attention)",
-                         "gated": "gated (GatedCNN)", "yours": "your model"}[slot]
-                if slot in zoo.unavailable:
+                title = "your model" if slot == "yours" else _title(slot)
+                if slot in zoo.unavailable or (slot != "yours" and slot not in zoo.models):
                     title += " — unavailable"
-                model_outputs += [
+                shown[slot] = (
                     gr.Label(num_top_classes=3, label=title, elem_id=f"label-{slot}"),
-                    gr.Image(label=_own_map_label(slot), height=PREVIEW, interactive=False),
-                    gr.Image(label="Grad-CAM", height=PREVIEW, interactive=False)]
-    outs = [preview, verdict] + model_outputs + [sweep_plot, last_input]
+                    gr.Image(label="own map" if slot == "yours" else _own_map_label(slot), height=PREVIEW,
+                             interactive=False),
+                    gr.Image(label="Grad-CAM", height=PREVIEW, interactive=False))
+    # the order of the API's outputs: preview, verdict, (label, own map, Grad-CAM) per slot, sweep, input
+    outs = [preview, verdict] + [c for trio in shown.values() for c in trio] + [sweep_plot, last_input]
     explorer = [angle, hflip, vflip, user_models, user_choice]
     sketch.change(classify, [sketch] + explorer, outs, api_name="classify_sketch",
                   trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
@@ -184,21 +204,21 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State) -> tuple[gr.Dropdown, gr.C
     return user_choice, columns["yours"]
 
 
-def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.Column) -> None:
+def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.Column, archs: list[str]) -> None:
     """Training with live curves; one job per server (jobs.TRAIN_LOCK), models kept per session."""
     caps = jobs.Caps.from_env()
+    ALL = f"all {_count(archs)}"  # noqa: N806 (a constant of this tab)
 
     def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, width, mine, request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
         mine = dict(mine or {})
-        archs = SHIPPED if arch_choice == "all three" else [arch_choice]
-        skip = gr.skip()
+        chosen = archs if arch_choice == ALL else [arch_choice]
 
         def status(fraction, text):  # only the progress line changes
-            return (progress_html(fraction, text),) + (skip,) * 7
+            return {progress: progress_html(fraction, text)}
 
         try:
-            cfgs, notes = jobs.plan(archs, epochs, lr, batch, augs or [], n_train, seed, caps,
+            cfgs, notes = jobs.plan(chosen, epochs, lr, batch, augs or [], n_train, seed, caps,
                                     width or jobs.DEFAULT_WIDTH)
         except ValueError as e:
             yield status(0, f"⚠️ {e}")
@@ -217,8 +237,8 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         try:
             for kind, fraction, text, state in job:
                 if kind == "epoch":
-                    yield (progress_html(fraction, text), curves_figure(state.histories, "this run"), state.rows,
-                           skip, skip, skip, skip, skip)
+                    yield {progress: progress_html(fraction, text), curves: curves_figure(state.histories, "this run"),
+                           table: state.rows}
                 else:
                     yield status(fraction, text)
         finally:        # also on Stop, a closed tab or a crash: end training, free the server's slot
@@ -227,11 +247,11 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
             jobs.TRAIN_LOCK.release()
         mine.update({name: result.model for name, result in state.results})
         outcome = "stopped by you: the partial model is kept" if stop.is_set() else "finished"
-        yield (progress_html(1.0, f"✅ Training {outcome}. " + "; ".join(notes)),
-               curves_figure(state.histories, "this run"), state.rows, results_markdown(state.results, notes),
-               state.files, mine,
-               gr.update(choices=list(mine), value=state.results[-1][0] if state.results else None),
-               gr.Column(visible=bool(mine)))
+        yield {progress: progress_html(1.0, f"✅ Training {outcome}. " + "; ".join(notes)),
+               curves: curves_figure(state.histories, "this run"), table: state.rows,
+               results_md: results_markdown(state.results, notes), download: state.files, user_models: mine,
+               user_choice: gr.update(choices=list(mine), value=state.results[-1][0] if state.results else None),
+               user_column: gr.Column(visible=bool(mine))}
 
     def stop_training(request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
@@ -244,7 +264,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
                 f"**{caps.max_epochs} epochs** and **{caps.max_train_images:,} training images**. "
                 "One job runs at a time; others wait in the queue. Shipped models are never overwritten.")
     with gr.Row():
-        arch = gr.Radio(SHIPPED + ["all three"], value="simple", label="architecture", elem_id="train-arch")
+        arch = gr.Radio(archs + [ALL], value=archs[0], label="architecture", elem_id="train-arch")
         # a slider needs min < max: with a cap of 1 the range shows 2 and jobs.plan() caps it
         epochs = gr.Slider(1, max(2, caps.max_epochs), value=min(100, caps.max_epochs), step=1,
                            label="epochs (max)", elem_id="train-epochs")
@@ -275,7 +295,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
     stop.click(stop_training, None, None, api_name="stop", queue=False)
 
 
-def _metrics_tab(zoo: ModelZoo, answering: ModelZoo) -> tuple:
+def _metrics_tab(zoo: ModelZoo, answering: ModelZoo, archs: list[str]) -> tuple:
     """The study-recipe models' metrics beside the study's, confusion matrices, curves, debug gallery,
     maps; the drawing-aware models that answer in the Sketch tab (`answering`) listed beside them.
 
@@ -302,21 +322,20 @@ def _metrics_tab(zoo: ModelZoo, answering: ModelZoo) -> tuple:
         i = int(position)
         img = sample["images"][i]
         x = torch.from_numpy(img.astype(np.float32) / 255)[None, None]
-        out = [_big(img), f"Test image #{int(sample['indices'][i])}, true class **{CLASSES[sample['labels'][i]]}**"]
-        for n in SHIPPED:
+        out = {att_img: _big(img),
+               att_caption: f"Test image #{int(sample['indices'][i])}, true class **{CLASSES[sample['labels'][i]]}**"}
+        for n, (own_img, cam_img) in att_maps.items():
             model = zoo.models.get(n)
-            if model is None:
-                out += [None, None]
-                continue
-            _, own, cam = explain(model, x)
-            out += [overlay(img, own) if own is not None else None, overlay(img, cam)]
+            _, own, cam = explain(model, x) if model is not None else (None, None, None)
+            out.update({own_img: overlay(img, own) if own is not None else None,
+                        cam_img: overlay(img, cam) if cam is not None else None})
         return out
 
     def confusion(name):
         meta = zoo.meta.get(name) or {}
         return confusion_figure(meta["test_metrics"]["confusion"], name) if meta.get("test_metrics") else None
 
-    gr.Markdown("### The three architectures\n\n" + models_markdown(zoo.models))
+    gr.Markdown(f"### The {_count(archs)} architectures\n\n" + models_markdown(zoo.models))
     gr.Markdown(metrics_markdown(zoo.meta, load_seed_study()))
     if answering is not zoo:
         gr.Markdown(drawing_models_markdown(zoo.meta, answering.meta, load_drawing_benchmark()))
@@ -331,22 +350,24 @@ def _metrics_tab(zoo: ModelZoo, answering: ModelZoo) -> tuple:
         wrong_filter = gr.Dropdown(["show all", "any model"] + list(zoo.models), value="show all",
                                    label="misclassified by")
     gal = gr.Gallery(columns=8, height=420, label="✓ right, ✗ wrong", elem_id="debug-gallery")
-    gr.Markdown("### Attention maps of the three models for one test image")
+    gr.Markdown(f"### The maps of the {_count(archs)} models for one test image")
     pos = gr.Slider(0, len(sample["indices"]) - 1, value=0, step=1, label="sample image")
     with gr.Row():
         att_img = gr.Image(label="test image", height=PREVIEW, interactive=False)
         att_caption = gr.Markdown()
-    att_out = []
+    att_maps = {}
     with gr.Row(elem_id="attention-maps"):
-        for n in SHIPPED:
-            att_out += [gr.Image(label=f"{n}: {_own_map_label(n)}", height=PREVIEW, interactive=False),
-                        gr.Image(label=f"{n}: Grad-CAM", height=PREVIEW, interactive=False)]
+        for n in archs:
+            att_maps[n] = (gr.Image(label=f"{n}: {_own_map_label(n)}", height=PREVIEW, interactive=False),
+                           gr.Image(label=f"{n}: Grad-CAM", height=PREVIEW, interactive=False))
+    att_out = [att_img, att_caption] + [c for pair in att_maps.values() for c in pair]
     cm_model.change(confusion, cm_model, cm_plot, api_name="confusion")
     cls_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_cls")
     wrong_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_wrong")
-    pos.change(attention_for, pos, [att_img, att_caption] + att_out, api_name="attention")
-    return (lambda: [confusion(next(iter(zoo.models), None)), gallery("all", "show all")] + attention_for(0),
-            [cm_plot, gal, att_img, att_caption] + att_out)
+    pos.change(attention_for, pos, att_out, api_name="attention")
+    return (lambda: {cm_plot: confusion(next(iter(zoo.models), None)), gal: gallery("all", "show all"),
+                     **attention_for(0)},
+            [cm_plot, gal] + att_out)
 
 
 def _predict_api(zoo: ModelZoo) -> None:

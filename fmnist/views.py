@@ -75,17 +75,14 @@ def sweep_figure(sweep: dict) -> go.Figure:
     return fig
 
 
-PAPERS = {"sa": "CBAM, [arXiv 1807.06521](https://arxiv.org/abs/1807.06521)",
-          "gated": "gated convolutions, [arXiv 1612.08083](https://arxiv.org/abs/1612.08083)"}
-
-
 def models_markdown(models: dict) -> str:
-    """What each model is: its class's one-line description, size and cost, and the paper behind it."""
+    """What each model is: its class's one-line description, size and cost, and the paper behind it
+    (the class's ``paper``)."""
     lines = ["| model | what it is | parameters | multiply-adds / image | paper |", "|---|---|---|---|---|"]
     for name, m in models.items():
         about = (type(m).__doc__ or "").strip().splitlines()[0]
         lines.append(f"| **{name}** ({type(m).__name__}) | {about} | {count_parameters(m):,} | "
-                     f"{count_macs(m) / 1e6:.1f} M | {PAPERS.get(name, '-')} |")
+                     f"{count_macs(m) / 1e6:.1f} M | {type(m).paper or '-'} |")
     widths = sorted({tuple(m.widths) for m in models.values()})
     shared = " or ".join("-".join(map(str, w)) for w in widths)
     return "\n".join(lines) + (f"\n\nAll share one backbone: three stages at 28, 14 and 7 px with {shared} channels, "
