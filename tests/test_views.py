@@ -67,7 +67,7 @@ def test_metrics_markdown_appends_the_seed_study_and_the_package_ships_one(zoo, 
         assert load_seed_study(tmp_path / "bad.json") is None, bad
     study = load_seed_study()
     assert study is not None, f"{SEED_STUDY} missing: python tools/results.py --seeds <folder> writes it"
-    # the issue asks for at least 3 seeds per architecture under one budget
+    # the seed study compares at least 3 seeds per architecture under one budget
     assert set(study["runs"]) == set(fmnist.list_models())
     assert all(len(runs) >= 3 for runs in study["runs"].values())
     assert len({r["budget_s"] for runs in study["runs"].values() for r in runs}) == 1
