@@ -74,6 +74,7 @@ def random_erasing(x: torch.Tensor, g: torch.Generator, p: float = 0.5, max_frac
 PRESETS: dict[str, tuple[str, ...]] = {
     "seed": ("hflip", "vflip", "rotate90"),   # the original study's three
     "none": (),
+    "upright": ("hflip",),                    # what people draw and photograph: upright, either way round
     "strong": ("hflip", "vflip", "rotate90", "translate2", "erase"),
 }
 OPS = {

@@ -13,6 +13,9 @@ from .checkpoints import (CHECKPOINT_DIR, CheckpointError, load_checkpoint, read
                           shipped_names)
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .models import count_macs, count_parameters, create_model, list_models
+from .augment import PRESETS
+from .recipes import RECIPES
+from .recipes import config as recipe_config
 from .training import TrainConfig, fit
 
 
@@ -22,18 +25,24 @@ def get_args_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
 
     t = sub.add_parser("train", help="train one architecture and save a checkpoint",
-                       description="Train one architecture (defaults: the original study's recipe).")
+                       description="Train one architecture (default: the original study's recipe, --recipe study). "
+                       "Options marked (recipe) default to the chosen recipe's value; any given one wins.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="recipes:\n" + "\n".join(f"  {r.name:6} {r.summary}" for r in RECIPES.values()))
+    t.add_argument("--recipe", choices=list(RECIPES), default="study",
+                   help="a preset of the options below (quick, fast: end with an upright phase, a departure "
+                        "from the study's augmentations; study: the original recipe)")
     t.add_argument("--arch", choices=list_models(), default=d.arch)
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--epochs", type=int, default=None, help="(recipe)")
+    t.add_argument("--batch-size", type=int, default=None, help="(recipe)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (recipe)")
     t.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    t.add_argument("--schedule", choices=["constant", "cosine", "onecycle"], default=d.schedule)
+    t.add_argument("--schedule", choices=["constant", "cosine", "onecycle"], default=None, help="(recipe)")
     t.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--augment", default=d.augment,
                    help="preset (seed, none, strong) or comma-separated ops (hflip,vflip,rotate90,translate2,erase)")
-    t.add_argument("--patience", type=int, default=d.patience, help="early stopping: epochs without improvement")
+    t.add_argument("--patience", type=int, default=None, help="early stopping: epochs without improvement (recipe)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--limit", type=int, default=None, help="use only this many training images (quick runs)")
     t.add_argument("--val-size", type=int, default=d.val_size)
@@ -47,7 +56,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     t.add_argument("--fused", choices=["auto", "on", "off"], default="auto",
                    help="the CPU training kernels of fmnist.accel (auto: CPU, bf16, a C compiler; "
                         "FMNIST_FUSED=0/1 overrides)")
-    t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
+    t.add_argument("--time-budget", type=float, default=None,
+                   help="stop after this many seconds of training; schedules follow the clock (recipe; 0: none)")
+    t.add_argument("--final-phase", type=float, default=None,
+                   help="share of the run, at its end, trained upright with a fresh cosine (recipe; 0: none)")
+    t.add_argument("--final-lr", type=float, default=None, help="the final phase's first learning rate (recipe)")
     t.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST files (else $FMNIST_DATA, ...)")
     t.add_argument("--resume", default=None, help="checkpoint to continue training from")
     t.add_argument("--restart-schedule", action="store_true",
@@ -75,15 +88,20 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(a) -> TrainConfig:
-    augment = a.augment if a.augment in ("seed", "none", "strong") else tuple(x for x in a.augment.split(",") if x)
-    return TrainConfig(
-        arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
-        schedule=a.schedule, warmup_epochs=a.warmup_epochs, label_smoothing=a.label_smoothing, augment=augment,
-        patience=a.patience, seed=a.seed, limit=a.limit, val_size=a.val_size, widths=a.widths,
-        dropout=a.dropout, ema=a.ema, device=a.device, bf16={"auto": "auto", "on": True, "off": False}[a.bf16],
-        fused=a.fused,
-        channels_last="auto", data_dir=a.data_dir, resume=a.resume, time_budget_s=a.time_budget,
-        restart_schedule=a.restart_schedule, drawings=a.drawings, outliers=a.outliers,
+    augment = a.augment if a.augment in PRESETS else tuple(x for x in a.augment.split(",") if x)
+    given = {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "schedule": a.schedule,
+             "patience": a.patience, "time_budget_s": a.time_budget, "final_phase": a.final_phase,
+             "final_lr": a.final_lr}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given.get("time_budget_s") == 0:
+        given["time_budget_s"] = None
+    return recipe_config(
+        a.recipe, **given, arch=a.arch, weight_decay=a.weight_decay, warmup_epochs=a.warmup_epochs,
+        label_smoothing=a.label_smoothing, augment=augment, seed=a.seed, limit=a.limit, val_size=a.val_size,
+        widths=a.widths, dropout=a.dropout, ema=a.ema, device=a.device,
+        bf16={"auto": "auto", "on": True, "off": False}[a.bf16], fused=a.fused, channels_last="auto",
+        data_dir=a.data_dir, resume=a.resume, restart_schedule=a.restart_schedule, drawings=a.drawings,
+        outliers=a.outliers,
     )
 
 

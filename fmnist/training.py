@@ -62,6 +62,13 @@ class TrainConfig:
     resume: str | None = None     # checkpoint to continue from (weights, history, epoch counter)
     restart_schedule: bool = False  # with resume: a fresh schedule over this run (a warm restart, SGDR)
     time_budget_s: float | None = None  # stop after this much training time; schedules follow the clock
+    final_phase: float = 0.0      # share of the run, at its end, trained with final_augment and a fresh
+                                  # cosine from final_lr: an upright phase (fmnist.recipes); study: 0
+    final_lr: float | None = None  # the final phase's starting learning rate (default lr / 3)
+    final_augment: str | tuple[str, ...] = "upright"
+    val_checks: int = 0           # extra validations per epoch on val_check_size images (live curves;
+                                  # never used to pick the best epoch)
+    val_check_size: int = 1000
     drawings: float = 0.0         # fraction of each batch shown as drawings of the same images
                                   # (fmnist.sketches); the study has none: 0
     outliers: float = 0.0         # fraction shown as non-garment doodles, trained towards no class
@@ -72,8 +79,9 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
-        if not isinstance(self.augment, str):
-            d["augment"] = list(self.augment)
+        for key in ("augment", "final_augment"):
+            if not isinstance(d[key], str):
+                d[key] = list(d[key])
         return d
 
 
@@ -81,7 +89,7 @@ class TrainConfig:
 class TrainResult:
     model: FashionCNN
     config: TrainConfig
-    status: str                   # completed | early_stopped | time_budget | stopped
+    status: str                   # completed | early_stopped | time_budget | stopped | time_cap (set by jobs)
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     val_metrics: dict = field(default_factory=dict)
@@ -101,6 +109,9 @@ class TrainResult:
             return f"partial: stopped by the user after {len(self.history)} full epoch(s), {self.steps} steps"
         if self.status == "time_budget":
             return f"time budget reached after {len(self.history)} epochs (best epoch {self.best_epoch})"
+        if self.status == "time_cap":
+            return (f"partial: ended by the server's time cap after {len(self.history)} full epoch(s), "
+                    f"{self.steps} steps (best epoch {self.best_epoch})")
         if self.status == "early_stopped":
             return f"early-stopped at epoch {len(self.history)} (best epoch {self.best_epoch})"
         return f"completed {len(self.history)} epochs (best epoch {self.best_epoch})"
@@ -215,6 +226,7 @@ class _Run:
     opt: torch.optim.Optimizer
     g: torch.Generator
     ops: tuple                     # the augmentation ops (fmnist.augment)
+    final_ops: tuple               # those of the final phase
     x_train: torch.Tensor          # the training images and labels, on the device
     y_train: torch.Tensor
     bank: torch.Tensor | None      # one drawing per training image (cfg.drawings)
@@ -233,7 +245,7 @@ class _Run:
     status: str = "completed"
     steps_done: int = 0
     t0: float = 0.0
-    epoch_summary: dict | None = None  # the last epoch's training loss, accuracy and speed
+    epoch_summary: dict | None = None  # the last epoch's training loss, accuracy, images seen, start time
 
     @property
     def evaluated(self) -> nn.Module:
@@ -253,9 +265,19 @@ class _Run:
             done = max(done, self.elapsed() / self.cfg.time_budget_s)
         return min(done, 1.0)
 
-    def learning_rate(self) -> float:
-        position = self.schedule_offset + (1 - self.schedule_offset) * self.progress()
-        return self.cfg.lr * lr_factor(self.cfg.schedule, position, self.warmup)
+    def in_final_phase(self, p: float) -> bool:
+        """Whether progress p lies in the final (upright) phase."""
+        return self.cfg.final_phase > 0 and p >= 1 - self.cfg.final_phase
+
+    def learning_rate(self, p: float) -> float:
+        """At progress p: the main schedule over the run's first 1 - final_phase, then a fresh cosine
+        from final_lr."""
+        cfg = self.cfg
+        if self.in_final_phase(p):
+            start = cfg.final_lr if cfg.final_lr is not None else cfg.lr / 3
+            return start * lr_factor("cosine", (p - (1 - cfg.final_phase)) / cfg.final_phase)
+        position = self.schedule_offset + (1 - self.schedule_offset) * p / (1 - cfg.final_phase)
+        return cfg.lr * lr_factor(cfg.schedule, position, self.warmup)
 
     def eta_s(self) -> float:
         """Seconds left at the pace so far."""
@@ -265,8 +287,10 @@ class _Run:
 
 def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
     """Device, precision, data, the model (new or resumed), kernels, optimizer and averages."""
-    ops = aug.resolve(cfg.augment)
+    ops, final_ops = aug.resolve(cfg.augment), aug.resolve(cfg.final_augment)
     lr_factor(cfg.schedule, 0.0)  # fail early on an unknown schedule name
+    if not 0 <= cfg.final_phase < 1:
+        raise ValueError(f"final_phase is a share of the run in [0, 1), not {cfg.final_phase}")
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     supported = bf16_supported(device)
@@ -308,7 +332,7 @@ def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
         flat=flat, ema=ema, opt=accel.make_optimizer(flat or model, cfg.lr, cfg.weight_decay),
         # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
         g=torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch),  # on the device: no syncs
-        ops=ops, x_train=split.train_images.to(device), y_train=split.train_labels.to(device),
+        ops=ops, final_ops=final_ops, x_train=split.train_images.to(device), y_train=split.train_labels.to(device),
         bank=sketches.drawing_bank(split.train_images, cfg.seed).to(device) if cfg.drawings else None,
         doodles=sketches.doodle_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None,
         steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
@@ -321,8 +345,9 @@ def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
     return run
 
 
-def _batch(run: _Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training batch of images idx: some swapped for drawings or doodles, then augmented."""
+def _batch(run: _Run, idx: torch.Tensor, final: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training batch of images idx: some swapped for drawings or doodles, then augmented (with the
+    final phase's augmentations where final)."""
     cfg, g, device = run.cfg, run.g, run.device
     images, y = run.x_train[idx], run.y_train[idx]
     if run.bank is not None:
@@ -333,7 +358,7 @@ def _batch(run: _Run, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pick = torch.randint(len(run.doodles), (len(idx),), generator=g, device=device)
         images = torch.where(as_doodle[:, None, None], run.doodles[pick], images)
         y = torch.where(as_doodle, -1, y)
-    x = aug.augment(to_float(images), run.ops, g)
+    x = aug.augment(to_float(images), run.final_ops if final else run.ops, g)
     if run.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, y
@@ -348,16 +373,22 @@ def _train_one_epoch(run: _Run, epoch: int, stop) -> Iterator[dict]:
     t_epoch, seen = time.perf_counter(), 0
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no sync per step
     correct = torch.zeros((), device=device)
-    for step in range(run.steps_per_epoch):
+    spe = run.steps_per_epoch
+    # looks at validation between epochs, for epochs long enough to want them (100+ steps)
+    checks = ({round(spe * j / (cfg.val_checks + 1)) for j in range(1, cfg.val_checks + 1)} - {0, spe}
+              if spe >= 25 * (cfg.val_checks + 1) else set())
+    for step in range(spe):
         if stop is not None and stop.is_set():
             run.status = "stopped"
             break
         if cfg.time_budget_s and run.elapsed() >= cfg.time_budget_s:
             run.status = "time_budget"
             break
-        x, y = _batch(run, perm[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+        p = run.progress()  # where this step is: its augmentations and its learning rate
+        final = run.in_final_phase(p)
+        x, y = _batch(run, perm[step * cfg.batch_size : (step + 1) * cfg.batch_size], final)
         for group in opt.param_groups:
-            group["lr"] = run.learning_rate()
+            group["lr"] = run.learning_rate(p)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.bf16):
             logits = model(x)
             loss = batch_loss(logits.float(), y, cfg.label_smoothing, run.doodles is not None)
@@ -378,11 +409,16 @@ def _train_one_epoch(run: _Run, epoch: int, stop) -> Iterator[dict]:
                    "global_step": (epoch - 1) * run.steps_per_epoch + step + 1, "loss": loss.item(),
                    "acc": (logits.argmax(1) == y).float().mean().item(), "lr": opt.param_groups[0]["lr"],
                    "images_per_sec": run.steps_done * cfg.batch_size / max(run.elapsed(), 1e-9),
-                   "eta_s": run.eta_s(), "progress": run.progress()}
-    epoch_time = time.perf_counter() - t_epoch
+                   "eta_s": run.eta_s(), "progress": run.progress(),
+                   "phase": "final" if final else "main"}
+        if step + 1 in checks:  # a look at validation between epochs, for the live curves only
+            n = cfg.val_check_size
+            val = _val_metrics(run.evaluated, run.split.val_images[:n], run.split.val_labels[:n], run.bf16)
+            model.train()
+            yield {"event": "val", "epoch": epoch, "step": step + 1, "steps_per_epoch": spe,
+                   "epoch_float": epoch - 1 + (step + 1) / spe, "images": min(n, len(run.split.val_images)), **val}
     run.epoch_summary = None if seen == 0 else {
-        "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, "images_per_sec": seen / epoch_time,
-        "epoch_time_s": epoch_time}
+        "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, "seen": seen, "t_epoch": t_epoch}
 
 
 def _validate(run: _Run, epoch: int) -> dict:
@@ -394,12 +430,13 @@ def _validate(run: _Run, epoch: int) -> dict:
         run.best_acc, run.best_epoch, run.time_to_best = val["val_acc"], epoch, run.prior_s + elapsed
         run.best_state = copy.deepcopy(run.evaluated.state_dict())
     s = run.epoch_summary
+    epoch_time = time.perf_counter() - s["t_epoch"]  # the epoch's training and its validation
     row = {"epoch": epoch, "train_loss": s["train_loss"], "train_acc": s["train_acc"], **val,
-           "lr": run.opt.param_groups[0]["lr"], "images_per_sec": s["images_per_sec"],
-           "epoch_time_s": s["epoch_time_s"], "elapsed_s": run.prior_s + elapsed}
+           "lr": run.opt.param_groups[0]["lr"], "images_per_sec": s["seen"] / epoch_time,
+           "epoch_time_s": epoch_time, "elapsed_s": run.prior_s + elapsed}
     run.history.append(row)
     return {"event": "epoch", **row, "best_epoch": run.best_epoch, "best_val_acc": run.best_acc, "is_best": is_best,
-            "epochs": run.cfg.epochs, "eta_s": elapsed / (epoch - run.start_epoch) * (run.cfg.epochs - epoch)}
+            "epochs": run.cfg.epochs, "eta_s": run.eta_s(), "progress": run.progress()}
 
 
 def _finish(run: _Run) -> dict:
@@ -426,7 +463,8 @@ def _finish(run: _Run) -> dict:
 
 
 def fit(cfg: TrainConfig | None = None, split: Split | None = None, stop=None) -> Iterator[dict]:
-    """Train cfg.arch; yields start, step, epoch and finally end events (plain dicts)."""
+    """Train cfg.arch; yields start, step (and, with cfg.val_checks, val), epoch and finally end events
+    (plain dicts)."""
     cfg = cfg or TrainConfig()
     run = _set_up(cfg, split)
     yield {"event": "start", "arch": run.model.arch, "config": cfg.to_dict(), "train_size": len(run.split.train_images),

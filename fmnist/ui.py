@@ -8,19 +8,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import jobs
+from . import augment as aug
+from . import jobs, recipes
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .explain import COLOUR_SCALE, explain, overlay
 from .images import MAX_FILE_BYTES, ImageError
 from .inference import ModelZoo, drawing_models_shipped
 from .models import list_models, model_class
 from .preprocess import Prepared, prepare
-from .reference import STUDY_RECIPE
 from .views import (confusion_figure, curves_figure, drawing_example_paths, drawing_models_markdown, example_paths,
-                    load_drawing_benchmark, load_seed_study, load_test_sample, metrics_markdown, models_markdown,
-                    progress_html, results_markdown, sweep_figure)
+                    live_figure, load_drawing_benchmark, load_seed_study, load_test_sample, metrics_markdown,
+                    models_markdown, progress_html, results_markdown, sweep_figure)
 
 PREVIEW = 168
+DEFAULT_RECIPE = "quick"  # the Train tab's preset: a moving curve in seconds, a model in about a minute
 AUG_CHOICES = [("horizontal flip", "hflip"), ("vertical flip", "vflip"), ("rotation ±90°", "rotate90")]
 # Selects the brush as soon as the page loads, so a visitor can draw at once (Gradio 6.31 otherwise asks
 # for a click on the Brush tool first).
@@ -63,11 +64,12 @@ def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -
         with gr.Tab("Sketch & classify"):
             user_choice, user_column = _sketch_tab(zoo, user_models, archs)
         with gr.Tab("Train"):
-            _train_tab(user_models, user_choice, user_column, archs)
+            train_estimate, knobs, estimate_md = _train_tab(user_models, user_choice, user_column, archs)
         with gr.Tab("Metrics & attention"):
             fill_metrics, metrics_outputs = _metrics_tab(study_zoo, zoo, archs)
         _predict_api(zoo)
         demo.load(fill_metrics, None, metrics_outputs, api_name="load", js=SELECT_BRUSH_JS)
+        demo.load(train_estimate, knobs, estimate_md, api_name=False)
     demo.queue(default_concurrency_limit=4)
     return demo
 
@@ -205,21 +207,28 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str]) -> tuple
 
 
 def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.Column, archs: list[str]) -> None:
-    """Training with live curves; one job per server (jobs.TRAIN_LOCK), models kept per session."""
+    """Training with live curves and presets; one job at a time for the server (jobs.QUEUE: waiting
+    visitors see their place and the expected wait), models kept per visitor."""
     caps = jobs.Caps.from_env()
     ALL = f"all {_count(archs)}"  # noqa: N806 (a constant of this tab)
+    default = DEFAULT_RECIPE
 
-    def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, width, mine, request: gr.Request):
+    def configs(arch_choice, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes, final_phase):
+        chosen = archs if arch_choice == ALL else [arch_choice]
+        return jobs.plan(chosen, epochs, lr, batch, augs or [], n_train, seed, caps, width or jobs.DEFAULT_WIDTH,
+                         schedule=schedule or "constant", minutes=minutes or None, final_phase=final_phase or 0.0)
+
+    def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes, final_phase,
+                       mine, request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
         mine = dict(mine or {})
-        chosen = archs if arch_choice == ALL else [arch_choice]
 
         def status(fraction, text):  # only the progress line changes
             return {progress: progress_html(fraction, text)}
 
         try:
-            cfgs, notes = jobs.plan(chosen, epochs, lr, batch, augs or [], n_train, seed, caps,
-                                    width or jobs.DEFAULT_WIDTH)
+            cfgs, notes = configs(arch_choice, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes,
+                                  final_phase)
         except ValueError as e:
             yield status(0, f"⚠️ {e}")
             return
@@ -228,27 +237,37 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         except (DataNotFoundError, DataFormatError) as e:
             yield status(0, f"⚠️ Training needs the Fashion-MNIST data.\n{e}")
             return
-        if not jobs.TRAIN_LOCK.acquire(blocking=False):
-            yield status(0, "⏳ Another training job is running on this server; try again when it ends.")
-            return
+        ticket = jobs.QUEUE.join(jobs.estimate_seconds(cfgs, caps, measure=False)[0])
         stop = jobs.stop_flag(session)
-        job = jobs.run_job(cfgs, ds, session, stop)
-        state = jobs.JobState()
+        state, job = jobs.JobState(), None
         try:
+            while not jobs.QUEUE.wait_turn(ticket, timeout=1.0):
+                if stop.is_set():
+                    yield status(0, "Left the queue: no training was started.")
+                    return
+                yield status(0, f"⏳ Another visitor's training is running: you are number {jobs.QUEUE.place(ticket)} "
+                                f"in the queue; yours should start in about {jobs.duration(jobs.QUEUE.wait_s(ticket))}.")
+            job = jobs.run_job(cfgs, ds, session, stop, caps=caps, ticket=ticket)
             for kind, fraction, text, state in job:
-                if kind == "epoch":
-                    yield {progress: progress_html(fraction, text), curves: curves_figure(state.histories, "this run"),
+                if kind == "step":
+                    yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run")}
+                elif kind == "epoch":
+                    yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run"),
                            table: state.rows}
                 else:
                     yield status(fraction, text)
         finally:        # also on Stop, a closed tab or a crash: end training, free the server's slot
-            job.close()
+            if job is not None:
+                job.close()
             jobs.release(session)
-            jobs.TRAIN_LOCK.release()
+            jobs.QUEUE.leave(ticket)
         mine.update({name: result.model for name, result in state.results})
-        outcome = "stopped by you: the partial model is kept" if stop.is_set() else "finished"
+        capped = any(r.status == "time_cap" for _, r in state.results)
+        outcome = ("stopped by you: the partial model is kept" if stop.is_set() else
+                   f"ended by the server's {caps.max_minutes:g}-minute cap: the partial model is kept" if capped
+                   else "finished")
         yield {progress: progress_html(1.0, f"✅ Training {outcome}. " + "; ".join(notes)),
-               curves: curves_figure(state.histories, "this run"), table: state.rows,
+               curves: live_figure(state.live, "this run"), table: state.rows,
                results_md: results_markdown(state.results, notes), download: state.files, user_models: mine,
                user_choice: gr.update(choices=list(mine), value=state.results[-1][0] if state.results else None),
                user_column: gr.Column(visible=bool(mine))}
@@ -260,18 +279,53 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         else:
             gr.Info("No training of yours is running.")
 
-    gr.Markdown(f"Defaults are the original study's recipe ({STUDY_RECIPE}); this server allows at most "
-                f"**{caps.max_epochs} epochs** and **{caps.max_train_images:,} training images**. "
-                "One job runs at a time; others wait in the queue. Shipped models are never overwritten.")
+    def choose_recipe(name):
+        """A preset fills the knobs (they stay editable)."""
+        cfg = recipes.config(name)
+        return {epochs: min(cfg.epochs, caps.max_epochs), lr: cfg.lr, batch: cfg.batch_size,
+                augs: list(aug.resolve(cfg.augment)), n_train: caps.max_train_images, width: jobs.DEFAULT_WIDTH,
+                schedule: cfg.schedule, minutes: round(cfg.time_budget_s / 60, 2) if cfg.time_budget_s else 0,
+                final_phase: cfg.final_phase, recipe_md: _recipe_text(name)}
+
+    def estimate(*knobs):
+        try:
+            cfgs, _ = configs(*knobs)
+        except ValueError as e:
+            return f"⚠️ {e}"
+        seconds, speeds = jobs.estimate_seconds(cfgs, caps)
+        capped = seconds >= caps.max_minutes * 60 - 1
+        return (f"⏱ **About {jobs.duration(seconds)}** on this server with these settings"
+                + (f", **the {caps.max_minutes:g}-minute cap per job** (the run then ends and keeps its model)"
+                   if capped else "") + f" ({'; '.join(speeds)}).")
+
+    gr.Markdown(f"Pick a preset, change any knob, press Start. This server trains one job at a time (others "
+                f"wait in a queue and see their place) and caps each job at **{caps.max_minutes:g} minutes**, "
+                f"**{caps.max_epochs} epochs** and **{caps.max_train_images:,} training images**. Shipped models "
+                "are never overwritten.")
+    with gr.Row():
+        recipe = gr.Radio([(f"{n}", n) for n in recipes.RECIPES], value=default, label="preset",
+                          elem_id="train-recipe")
+        recipe_md = gr.Markdown(_recipe_text(default), elem_id="train-recipe-text")
+    start_cfg = recipes.config(default)
     with gr.Row():
         arch = gr.Radio(archs + [ALL], value=archs[0], label="architecture", elem_id="train-arch")
         # a slider needs min < max: with a cap of 1 the range shows 2 and jobs.plan() caps it
-        epochs = gr.Slider(1, max(2, caps.max_epochs), value=min(100, caps.max_epochs), step=1,
+        epochs = gr.Slider(1, max(2, caps.max_epochs), value=min(start_cfg.epochs, caps.max_epochs), step=1,
                            label="epochs (max)", elem_id="train-epochs")
-        lr = gr.Number(3e-4, label="learning rate (AdamW)", minimum=1e-6, maximum=1.0)
-        batch = gr.Dropdown([16, 32, 64, 128, 256], value=64, label="batch size")
+        lr = gr.Number(start_cfg.lr, label="peak learning rate (AdamW)", minimum=1e-6, maximum=1.0,
+                       elem_id="train-lr")
+        batch = gr.Dropdown([16, 32, 64, 128, 256], value=start_cfg.batch_size, label="batch size")
+        schedule = gr.Dropdown(list(jobs.SCHEDULES), value=start_cfg.schedule, label="schedule",
+                               elem_id="train-schedule")
     with gr.Row():
-        augs = gr.CheckboxGroup(AUG_CHOICES, value=[v for _, v in AUG_CHOICES], label="augmentations")
+        augs = gr.CheckboxGroup(AUG_CHOICES, value=list(aug.resolve(start_cfg.augment)), label="augmentations")
+        final_phase = gr.Slider(0, 0.9, value=start_cfg.final_phase, step=0.05, elem_id="train-final-phase",
+                                label="upright final phase (share of the run with horizontal flips only; "
+                                      "0 = the study's augmentations throughout)")
+        minutes = gr.Number(round(start_cfg.time_budget_s / 60, 2) if start_cfg.time_budget_s else 0,
+                            label="time budget per architecture, minutes (0: epochs decide)", minimum=0,
+                            elem_id="train-minutes")
+    with gr.Row():
         n_min = min(500, max(100, caps.max_train_images // 2))
         n_train = gr.Slider(n_min, max(n_min + 100, caps.max_train_images), value=caps.max_train_images,
                             step=100, label="training images (fewer = quicker)", elem_id="train-size")
@@ -279,20 +333,33 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         width = gr.Radio([("32-64-128 (standard)", "32-64-128"),
                           ("64-128-256 (the shipped models' width, ~2.5x slower per epoch)", "64-128-256")],
                          value=jobs.DEFAULT_WIDTH, label="channels per stage", elem_id="train-width")
+    estimate_md = gr.Markdown(elem_id="train-estimate")
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="start-train")
         stop = gr.Button("Stop", variant="stop", elem_id="stop-train")
     progress = gr.HTML(progress_html(0, "idle"), elem_id="train-progress")
-    curves = gr.Plot(label="Live curves: loss and accuracy (dashed: train, solid: validation)",
-                     elem_id="train-curves")
+    curves = gr.Plot(label="Live curves: loss and accuracy (dashed: training, smoothed; dots: 1,000 validation "
+                           "images; solid: validation after each epoch)", elem_id="train-curves")
     table = gr.Dataframe(headers=["arch", "epoch", "train loss", "train acc", "val loss", "val acc", "img/s",
                                   "seconds"], label="per epoch", interactive=False)
     results_md = gr.Markdown(elem_id="train-results")
     download = gr.File(label="Download your checkpoint(s)", file_count="multiple")
-    start.click(start_training, [arch, epochs, lr, batch, augs, n_train, seed, width, user_models],
+    knobs = [arch, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes, final_phase]
+    recipe.change(choose_recipe, recipe, knobs[1:] + [recipe_md], api_name="choose_recipe", queue=False)
+    for knob in knobs:
+        knob.change(estimate, knobs, estimate_md, api_name=False, trigger_mode="always_last",
+                    show_progress="hidden", concurrency_limit=2, concurrency_id="estimate")
+    start.click(start_training, knobs + [user_models],
                 [progress, curves, table, results_md, download, user_models, user_choice, user_column],
-                api_name="train", concurrency_limit=1, concurrency_id="train")
+                api_name="train", concurrency_limit=jobs.MAX_WAITING + 1, concurrency_id="train")
     stop.click(stop_training, None, None, api_name="stop", queue=False)
+    return estimate, knobs, estimate_md
+
+
+def _recipe_text(name: str) -> str:
+    r = recipes.RECIPES[name]
+    departs = " **Departs from the study's recipe** in its upright phase." if r.departs_from_study else ""
+    return f"**{name}**: {r.summary}.{departs}"
 
 
 def _metrics_tab(zoo: ModelZoo, answering: ModelZoo, archs: list[str]) -> tuple:

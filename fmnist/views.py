@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,44 @@ def load_test_sample() -> dict[str, np.ndarray]:
 
 def example_paths() -> list[str]:
     return sorted(str(p) for p in (ASSETS / "examples").glob("*.png"))
+
+
+MAX_POINTS = 300  # per series in the live chart: a long run keeps the page light
+
+
+def thin(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
+    """At most about `limit` evenly spaced points of a series, the last one always kept."""
+    if len(xs) <= limit:
+        return list(xs), list(ys)
+    step = math.ceil(len(xs) / limit)
+    idx = list(range(0, len(xs) - 1, step)) + [len(xs) - 1]
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def live_figure(live: dict[str, dict[str, list]], title: str = "") -> go.Figure:
+    """The Train tab's live chart: per run, smoothed training loss and accuracy from the step events
+    (dashed), validation after each epoch (solid, markers) and the looks at 1,000 validation images
+    between epochs (dots); x in epochs."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for i, (name, series) in enumerate(live.items()):
+        colour = COLOURS.get(name.split(" ")[0].split("-")[0], None) or f"hsl({(i * 97) % 360},60%,45%)"
+        for col, key in ((1, "loss"), (2, "acc")):
+            x, y = thin(series["x"], series[key])
+            fig.add_trace(go.Scatter(x=x, y=y, name=f"{name} train (smoothed)", mode="lines",
+                                     line=dict(color=colour, dash="dash"), legendgroup=name,
+                                     showlegend=col == 1), row=1, col=col)
+            x, y = thin(series["check_x"], series[f"check_{key}"])
+            fig.add_trace(go.Scatter(x=x, y=y, name=f"{name} validation (1,000 images)", mode="markers",
+                                     marker=dict(color=colour, size=5, opacity=0.6), legendgroup=name,
+                                     showlegend=col == 1 and bool(x)), row=1, col=col)
+            x, y = thin(series["val_x"], series[f"val_{key}"])
+            fig.add_trace(go.Scatter(x=x, y=y, name=f"{name} validation", mode="lines+markers",
+                                     line=dict(color=colour), legendgroup=name, showlegend=col == 1 and bool(x)),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=360, margin=dict(l=40, r=10, t=50, b=40), title=title or None,
+                      legend=dict(orientation="h", y=-0.25), uirevision="live")
+    return fig
 
 
 def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figure:

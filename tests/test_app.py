@@ -197,3 +197,52 @@ def test_a_fourth_registered_architecture_appears_in_the_app(fourth_architecture
     result = fmnist.train(type(cfgs[0])(**{**cfgs[0].to_dict(), "val_size": 1000, "evaluate_test": False}),
                           small_split)
     assert type(result.model).__name__ == "DilatedCNN" and result.history
+
+
+def test_presets_fill_the_train_tabs_knobs(client):
+    from fmnist.recipes import RECIPES
+
+    out = client.predict("fast", api_name="/choose_recipe")
+    epochs, lr, batch, augs, n_train, seed, width, schedule, minutes, final_phase, text = out
+    fast = RECIPES["fast"].fields
+    assert (lr, batch, schedule, final_phase) == (fast["lr"], fast["batch_size"], fast["schedule"], fast["final_phase"])
+    assert minutes == fast["time_budget_s"] / 60 and set(augs) == {"hflip", "vflip", "rotate90"}
+    assert "Departs from the study" in text
+    study = client.predict("study", api_name="/choose_recipe")
+    assert (study[1], study[7], study[9]) == (3e-4, "constant", 0.0)
+
+
+def _outputs_until(job, predicate, timeout=120):
+    import time
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        outs = job.outputs()
+        if any(predicate(o) for o in outs):
+            return outs
+        if job.done():
+            break
+        time.sleep(0.3)
+    raise AssertionError(f"not seen in {timeout} s; last outputs: {[o[0] for o in job.outputs()][-3:]}")
+
+
+@pytest.mark.slow
+def test_a_second_visitor_sees_their_place_and_the_wait(client):
+    """While one visitor trains, a second visitor's job waits in the queue and is told its place and
+    an estimate of the wait; the first visitor's chart moves before its first epoch ends; when the
+    first stops, the second's job starts."""
+    url = client.src
+    alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+    args = ("simple", 50, 3e-3, 64, [], 55_000, 0, "32-64-128", "onecycle", 0.5, 0.5)
+    a = alice.submit(*args, api_name="/train")
+    outs = _outputs_until(a, lambda o: "img/s" in str(o[0]))
+    assert any(o[1] for o in outs if "epoch 1/" in str(o[0])), "no chart update during the first epoch"
+    b = bob.submit(*args, api_name="/train")
+    waiting = _outputs_until(b, lambda o: "in the queue" in str(o[0]))
+    text = next(str(o[0]) for o in waiting if "in the queue" in str(o[0]))
+    assert "number 1 in the queue" in text and "about" in text, text
+    alice.predict(api_name="/stop")
+    assert "stopped by you" in str(a.result()[0])
+    _outputs_until(b, lambda o: "img/s" in str(o[0]))  # bob's turn came
+    bob.predict(api_name="/stop")
+    assert "stopped by you" in str(b.result()[0])

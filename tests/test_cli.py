@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import fmnist
 from conftest import ROOT
 
 
@@ -112,3 +113,20 @@ def test_ctrl_c_saves_a_labelled_partial_model_beside_the_old_one(dataset, tmp_p
     partial = tmp_path / "m.partial.safetensors"
     ckpt = fmnist.load_checkpoint(partial)
     assert ckpt.meta["status"] == "stopped" and "partial" in ckpt.meta["label"]
+
+
+def test_recipe_sets_the_config_and_explicit_options_win():
+    from fmnist.cli import _config_from_args, get_args_parser
+    from fmnist.recipes import RECIPES
+
+    parse = get_args_parser().parse_args
+    fast = _config_from_args(parse(["train", "--recipe", "fast"]))
+    for key, value in RECIPES["fast"].fields.items():
+        assert getattr(fast, key) == value, key
+    assert fast.augment == "seed"  # the study's augmentations, before the upright phase
+    mine = _config_from_args(parse(["train", "--recipe", "fast", "--lr", "1e-3", "--time-budget", "0"]))
+    assert mine.lr == 1e-3 and mine.time_budget_s is None and mine.schedule == "onecycle"
+    study = _config_from_args(parse(["train"]))
+    default = fmnist.TrainConfig()
+    assert (study.lr, study.epochs, study.schedule, study.time_budget_s, study.final_phase, study.patience) == (
+        default.lr, default.epochs, default.schedule, default.time_budget_s, default.final_phase, default.patience)

@@ -1,4 +1,6 @@
 """Server-side training rules: caps from the environment, plans, stop flags, output folder."""
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,96 @@ def test_run_job_stop_keeps_a_partial_model_and_skips_the_rest(dataset, tmp_path
     name, result = results[0]
     assert result.status == "stopped" and "partial" in result.label and "(stopped)" in name
     assert len(state.files) == 1 and Path(state.files[0]).exists()
+
+
+def test_caps_include_a_time_cap_per_job(monkeypatch):
+    monkeypatch.delenv("FMNIST_MAX_TRAIN_MINUTES", raising=False)
+    assert jobs.Caps.from_env().max_minutes == jobs.MAX_MINUTES
+    monkeypatch.setenv("FMNIST_MAX_TRAIN_MINUTES", "2.5")
+    assert jobs.Caps.from_env().max_minutes == 2.5
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("FMNIST_MAX_TRAIN_MINUTES", bad)
+        assert jobs.Caps.from_env().max_minutes == jobs.MAX_MINUTES  # unreadable: the default
+
+
+def test_plan_carries_schedule_budget_and_upright_phase():
+    cfgs, _ = jobs.plan(["sa"], 20, 3e-3, 64, ["hflip", "vflip", "rotate90"], 55_000, 0, jobs.Caps(100, 55_000),
+                        schedule="onecycle", minutes=1.5, final_phase=0.5)
+    c = cfgs[0]
+    assert (c.schedule, c.time_budget_s, c.final_phase, c.val_checks) == ("onecycle", 90.0, 0.5, jobs.VAL_CHECKS)
+    with pytest.raises(ValueError, match="schedule"):
+        jobs.plan(["sa"], 1, 3e-4, 64, [], 1000, 0, schedule="exponential")
+    with pytest.raises(ValueError, match="upright"):
+        jobs.plan(["sa"], 1, 3e-4, 64, [], 1000, 0, final_phase=1.0)
+
+
+def test_the_time_cap_ends_a_job_cleanly_with_a_labelled_partial_model(dataset, tmp_path, monkeypatch):
+    """A job longer than the server's cap ends at the cap like a stopped one: the model is kept, saved
+    and labelled as ended by the cap; both runs of the job share the cap."""
+    import threading
+
+    import fmnist
+
+    monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
+    cfgs, _ = jobs.plan(["simple", "sa"], 100, 3e-4, 64, [], 55_000, 0, jobs.Caps(100, 55_000, max_minutes=0.1))
+    cfgs = [fmnist.TrainConfig(**{**c.to_dict(), "val_size": 500, "evaluate_test": False}) for c in cfgs]
+    t0 = time.monotonic()
+    events = list(jobs.run_job(cfgs, dataset, "carol", threading.Event(), caps=jobs.Caps(100, 55_000, 0.1)))
+    assert time.monotonic() - t0 < 60  # 6 seconds of training, then saving and a final validation each
+    state = events[-1][3]
+    assert [r.status for _, r in state.results] == ["time_cap", "time_cap"]
+    for (name, result), path in zip(state.results, state.files):
+        assert "(time_cap)" in name and "time cap" in result.label and "partial" in result.label
+        assert result.train_time_s < 4.5  # its share: 3 of the job's 6 seconds
+        assert fmnist.load_model(path).arch == result.config.arch  # kept and saved
+
+
+def test_live_curves_move_at_least_every_n_steps(dataset, tmp_path, monkeypatch):
+    """The job's updates for the chart come from step events: with no time throttle at all, at least
+    one per `update_every_steps` steps, and the smoothed series grows with each."""
+    import threading
+
+    import fmnist
+
+    monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
+    cfgs, _ = jobs.plan(["simple"], 1, 3e-3, 16, [], 3000, 0, jobs.Caps(100, 55_000))
+    cfgs = [fmnist.TrainConfig(**{**cfgs[0].to_dict(), "val_size": 500, "evaluate_test": False})]
+    steps, sizes = [], []
+    for kind, _, text, state in jobs.run_job(cfgs, dataset, "dave", threading.Event(), min_interval_s=1e9,
+                                             update_every_steps=20):
+        if kind == "step":
+            steps.append(int(re.search(r"step (\d+)/", text).group(1)))
+            sizes.append(len(next(iter(state.live.values()))["loss"]))
+    total = 3000 // 16 + 1
+    assert len(steps) >= total // 20 - 1 and steps[0] <= 20
+    assert max(b - a for a, b in zip(steps, steps[1:])) <= 20 + jobs.LOG_EVERY
+    assert sizes == sorted(sizes) and sizes[-1] >= total // jobs.LOG_EVERY - 1
+    live = next(iter(state.live.values()))
+    assert len(live["check_x"]) == jobs.VAL_CHECKS and len(live["val_x"]) == 1  # looks between epochs, one epoch
+
+
+def test_queue_gives_places_waits_and_turns():
+    q = jobs.TrainQueue()
+    a, b, c = q.join(100), q.join(60), q.join(30)
+    assert q.wait_turn(a, 0) and not q.wait_turn(b, 0)
+    assert (q.place(b), q.place(c)) == (1, 2)
+    q.update(a, 40)  # the running job's own ETA
+    assert q.wait_s(b) == 40 and q.wait_s(c) == 100
+    q.leave(b)  # gave up waiting: c moves up
+    assert q.place(c) == 1 and q.wait_s(c) == 40
+    q.leave(a)
+    assert q.wait_turn(c, 1) and q.place(c) == 0
+    q.leave(c)
+    assert not q.busy()
+
+
+def test_estimate_uses_measured_speed_and_the_cap(monkeypatch):
+    import fmnist
+
+    monkeypatch.setattr(jobs, "_SPEED", {})
+    jobs.record_speed("simple", (32, 64, 128), 1000.0)
+    cfg = fmnist.TrainConfig(arch="simple", epochs=2, limit=10_000, val_size=4000)
+    seconds, used = jobs.estimate_seconds([cfg], jobs.Caps(100, 55_000, 10), measure=False)
+    assert seconds == pytest.approx(2 * (10 + 1)) and "1,000 img/s measured here" in used[0]
+    cfg = fmnist.TrainConfig(arch="simple", epochs=100)
+    assert jobs.estimate_seconds([cfg], jobs.Caps(100, 55_000, 10), measure=False)[0] == 600  # the cap

@@ -213,3 +213,29 @@ def test_first_reaching_finds_the_first_epoch_at_the_level():
     assert first_reaching(history) == (20.0, 2)  # the study's 0.893 by default, reached exactly
     assert first_reaching(history, 0.895) == (30.0, 3)
     assert first_reaching(history, 0.95) == (None, None)
+
+
+def test_an_upright_final_phase_switches_augmentations_and_restarts_the_schedule(small_split):
+    """final_phase: the last share of the run (by progress) trains with final_augment and a fresh cosine
+    from final_lr; before it, the main schedule runs over the rest of the run."""
+    cfg = _cfg(epochs=2, schedule="onecycle", lr=3e-3, final_phase=0.5, final_lr=1e-3, log_every=1)
+    steps = [e for e in fit(cfg, small_split) if e["event"] == "step"]
+    total = 2 * steps[0]["steps_per_epoch"]
+    phases = [e["phase"] for e in steps]
+    first_final = phases.index("final")
+    assert set(phases[:first_final]) == {"main"} and set(phases[first_final:]) == {"final"}
+    assert first_final == pytest.approx(total / 2, abs=1)
+    main_peak = max(e["lr"] for e in steps[:first_final])
+    assert main_peak == pytest.approx(3e-3, rel=0.05)  # the one-cycle peak, squeezed into the first half
+    assert steps[first_final]["lr"] == pytest.approx(1e-3, rel=0.05) and steps[-1]["lr"] < 1e-4
+    with pytest.raises(ValueError, match="final_phase"):
+        next(iter(fit(_cfg(final_phase=1.0), small_split)))
+
+
+def test_val_checks_look_at_a_validation_subset_between_epochs(small_split):
+    cfg = _cfg(epochs=1, batch_size=4, limit=600, val_checks=2, val_check_size=200)  # 150 steps an epoch
+    events = list(fit(cfg, small_split))
+    checks = [e for e in events if e["event"] == "val"]
+    assert [c["step"] for c in checks] == [50, 100] and all(c["images"] == 200 for c in checks)
+    assert all(0 <= c["val_acc"] <= 1 and c["epoch_float"] < 1 for c in checks)
+    assert [e["event"] for e in events].count("epoch") == 1  # the epoch's full validation still happens
