@@ -24,7 +24,7 @@ def colormap(values: np.ndarray) -> np.ndarray:
 
 
 # every uint8 level's colour, so an overlay looks colours up instead of interpolating per pixel (the
-# interpolation was ~1 ms of each of the five overlays the Sketch tab draws per answer)
+# interpolation was a visible share of the five overlays the Sketch tab draws per answer)
 _LEVEL_COLOURS = colormap(np.arange(256) / 255.0)  # (256, 3) uint8
 
 
