@@ -88,15 +88,17 @@ def test_interrupted_save_keeps_the_previous_file(tiny_result, tmp_path, monkeyp
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ck.shipped_names())
 def test_shipped_models_predict_what_their_checkpoints_recorded(name, dataset):
-    """Each shipped model, loaded into today's plain modules, names the 10,000 test images as it did
-    when it was evaluated and saved (fp32, no test-time augmentation): the architectures' code may be
-    rearranged, but not their function or their state-dict keys (loading is strict)."""
+    """Each shipped model, loaded into today's plain modules, names the test images as it did when it
+    was evaluated and saved (fp32, no test-time augmentation; the first 2,000 of the 10,000, for time):
+    the architectures' code may be rearranged, but not their function or their state-dict keys
+    (loading is strict)."""
     import numpy as np
 
     from fmnist.evaluate import predict_proba
 
     ckpt = fmnist.load_checkpoint(name)
-    ours = predict_proba(ckpt.model, dataset.test_images).argmax(1)
+    ours = predict_proba(ckpt.model, dataset.test_images[:2000]).argmax(1)
     stored = np.asarray(ckpt.meta["test_predictions"])
     assert len(stored) == 10_000
-    assert (ours != stored).sum() <= 2, f"{name}: {(ours != stored).sum()} of 10,000 predictions changed"
+    changed = int((ours != stored[:2000]).sum())
+    assert changed <= 1, f"{name}: {changed} of 2,000 predictions changed"
