@@ -3,6 +3,7 @@ see their place and the expected wait, caps from the environment (epochs, images
 time estimates from measured speed, stop flags, and the live curves' data."""
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
@@ -10,8 +11,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-
-import math
 
 from .checkpoints import save_result
 from .data import FashionMNIST, make_split

@@ -206,9 +206,11 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str]) -> tuple
     return user_choice, columns["yours"]
 
 
-def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.Column, archs: list[str]) -> None:
+def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.Column, archs: list[str]) -> tuple:
     """Training with live curves and presets; one job at a time for the server (jobs.QUEUE: waiting
-    visitors see their place and the expected wait), models kept per visitor."""
+    visitors see their place and the expected wait), models kept per visitor.
+
+    Returns the time-estimate function, its inputs and its output, for the page-load event."""
     caps = jobs.Caps.from_env()
     ALL = f"all {_count(archs)}"  # noqa: N806 (a constant of this tab)
     default = DEFAULT_RECIPE
