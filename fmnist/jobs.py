@@ -367,6 +367,8 @@ def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threa
 
 
 def duration(seconds: float) -> str:
-    """'4m 05s', or '1h 12m' from an hour on."""
+    """'4m 05s', or '1h 12m' from an hour on ('?' where it is not known yet)."""
+    if not math.isfinite(seconds):
+        return "?"
     s = max(0, int(seconds))
     return f"{s // 3600}h {s % 3600 // 60}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
