@@ -8,7 +8,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -171,10 +171,7 @@ def images_per_second(arch: str, widths: tuple[int, ...], measure: bool = True) 
     """(training images/second for this architecture and width on this server, where the figure comes
     from): a finished job's, a short measurement (about two seconds, only while no job runs), or an
     assumption."""
-    from .training import bf16_supported, pick_device
-
-    bf16 = bf16_supported(pick_device("auto"))
-    key = (arch, tuple(widths), bf16)
+    key = _speed_key(arch, widths)
     with _SPEED_LOCK:
         if key in _SPEED:
             return _SPEED[key], "measured here"
@@ -192,10 +189,15 @@ def images_per_second(arch: str, widths: tuple[int, ...], measure: bool = True) 
 
 
 def record_speed(arch: str, widths: tuple[int, ...], value: float) -> None:
+    with _SPEED_LOCK:
+        _SPEED[_speed_key(arch, widths)] = float(value)
+
+
+def _speed_key(arch: str, widths: tuple[int, ...]) -> tuple:
+    """Speeds are per architecture, width and precision (bf16 where this machine trains in it)."""
     from .training import bf16_supported, pick_device
 
-    with _SPEED_LOCK:
-        _SPEED[(arch, tuple(widths), bf16_supported(pick_device("auto")))] = float(value)
+    return arch, tuple(widths), bf16_supported(pick_device("auto"))
 
 
 def _measure(arch: str, widths: tuple[int, ...]) -> float:
@@ -310,7 +312,7 @@ def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threa
         share = (deadline - time.monotonic()) / (len(cfgs) - k)  # the cap, shared by the runs left
         capped = cfg.time_budget_s is None or cfg.time_budget_s > share
         if capped:
-            cfg = TrainConfig(**{**cfg.to_dict(), "time_budget_s": max(1.0, share)})
+            cfg = replace(cfg, time_budget_s=max(1.0, share))
         label = f"{cfg.arch}-{time.strftime('%H%M%S')}"
         state.histories[label] = []
         live = state.live[label] = _live_series()

@@ -281,13 +281,17 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         else:
             gr.Info("No training of yours is running.")
 
-    def choose_recipe(name):
-        """A preset fills the knobs (they stay editable)."""
+    def recipe_knobs(name: str) -> dict:
+        """What a preset puts in the knobs, by knob name (they stay editable)."""
         cfg = recipes.config(name)
-        return {epochs: min(cfg.epochs, caps.max_epochs), lr: cfg.lr, batch: cfg.batch_size,
-                augs: list(aug.resolve(cfg.augment)), n_train: caps.max_train_images, width: jobs.DEFAULT_WIDTH,
-                schedule: cfg.schedule, minutes: round(cfg.time_budget_s / 60, 2) if cfg.time_budget_s else 0,
-                final_phase: cfg.final_phase, recipe_md: _recipe_text(name)}
+        return {"epochs": min(cfg.epochs, caps.max_epochs), "lr": cfg.lr, "batch": cfg.batch_size,
+                "augs": list(aug.resolve(cfg.augment)), "n_train": caps.max_train_images,
+                "width": jobs.DEFAULT_WIDTH, "schedule": cfg.schedule, "final_phase": cfg.final_phase,
+                "minutes": round(cfg.time_budget_s / 60, 2) if cfg.time_budget_s else 0}
+
+    def choose_recipe(name):
+        filled = recipe_knobs(name)
+        return {**{by_name[k]: v for k, v in filled.items()}, recipe_md: _recipe_text(name)}
 
     def estimate(*knobs):
         try:
@@ -308,33 +312,33 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
         recipe = gr.Radio([(f"{n}", n) for n in recipes.RECIPES], value=default, label="preset",
                           elem_id="train-recipe")
         recipe_md = gr.Markdown(_recipe_text(default), elem_id="train-recipe-text")
-    start_cfg = recipes.config(default)
+    initial = recipe_knobs(default)
     with gr.Row():
         arch = gr.Radio(archs + [ALL], value=archs[0], label="architecture", elem_id="train-arch")
         # a slider needs min < max: with a cap of 1 the range shows 2 and jobs.plan() caps it
-        epochs = gr.Slider(1, max(2, caps.max_epochs), value=min(start_cfg.epochs, caps.max_epochs), step=1,
+        epochs = gr.Slider(1, max(2, caps.max_epochs), value=initial["epochs"], step=1,
                            label="epochs (max)", elem_id="train-epochs")
-        lr = gr.Number(start_cfg.lr, label="peak learning rate (AdamW)", minimum=1e-6, maximum=1.0,
+        lr = gr.Number(initial["lr"], label="peak learning rate (AdamW)", minimum=1e-6, maximum=1.0,
                        elem_id="train-lr")
-        batch = gr.Dropdown([16, 32, 64, 128, 256], value=start_cfg.batch_size, label="batch size")
-        schedule = gr.Dropdown(list(jobs.SCHEDULES), value=start_cfg.schedule, label="schedule",
+        batch = gr.Dropdown([16, 32, 64, 128, 256], value=initial["batch"], label="batch size")
+        schedule = gr.Dropdown(list(jobs.SCHEDULES), value=initial["schedule"], label="schedule",
                                elem_id="train-schedule")
     with gr.Row():
-        augs = gr.CheckboxGroup(AUG_CHOICES, value=list(aug.resolve(start_cfg.augment)), label="augmentations")
-        final_phase = gr.Slider(0, 0.9, value=start_cfg.final_phase, step=0.05, elem_id="train-final-phase",
+        augs = gr.CheckboxGroup(AUG_CHOICES, value=initial["augs"], label="augmentations")
+        final_phase = gr.Slider(0, 0.9, value=initial["final_phase"], step=0.05, elem_id="train-final-phase",
                                 label="upright final phase (share of the run with horizontal flips only; "
                                       "0 = the study's augmentations throughout)")
-        minutes = gr.Number(round(start_cfg.time_budget_s / 60, 2) if start_cfg.time_budget_s else 0,
+        minutes = gr.Number(initial["minutes"],
                             label="time budget per architecture, minutes (0: epochs decide)", minimum=0,
                             elem_id="train-minutes")
     with gr.Row():
         n_min = min(500, max(100, caps.max_train_images // 2))
-        n_train = gr.Slider(n_min, max(n_min + 100, caps.max_train_images), value=caps.max_train_images,
+        n_train = gr.Slider(n_min, max(n_min + 100, caps.max_train_images), value=initial["n_train"],
                             step=100, label="training images (fewer = quicker)", elem_id="train-size")
         seed = gr.Number(0, label="seed", precision=0)
         width = gr.Radio([("32-64-128 (standard)", "32-64-128"),
                           ("64-128-256 (the shipped models' width, ~2.5x slower per epoch)", "64-128-256")],
-                         value=jobs.DEFAULT_WIDTH, label="channels per stage", elem_id="train-width")
+                         value=initial["width"], label="channels per stage", elem_id="train-width")
     estimate_md = gr.Markdown(elem_id="train-estimate")
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="start-train")
@@ -347,6 +351,8 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
     results_md = gr.Markdown(elem_id="train-results")
     download = gr.File(label="Download your checkpoint(s)", file_count="multiple")
     knobs = [arch, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes, final_phase]
+    by_name = {"epochs": epochs, "lr": lr, "batch": batch, "augs": augs, "n_train": n_train, "width": width,
+               "schedule": schedule, "minutes": minutes, "final_phase": final_phase}
     recipe.change(choose_recipe, recipe, knobs[1:] + [recipe_md], api_name="choose_recipe", queue=False)
     for knob in knobs:
         knob.change(estimate, knobs, estimate_md, api_name=False, trigger_mode="always_last",

@@ -20,6 +20,12 @@ SEED_STUDY = ASSETS / "seed_study.json"  # written by tools/results.py --seeds
 COLOURS = {"simple": "#1f77b4", "sa": "#d62728", "gated": "#2ca02c"}
 
 
+def run_colour(name: str, i: int) -> str:
+    """A run's colour in the curves: its architecture's ("sa-123456 (completed)" is sa's), else one of
+    its own by position."""
+    return COLOURS.get(name.split(" ")[0].split("-")[0]) or f"hsl({(i * 97) % 360},60%,45%)"
+
+
 def load_test_sample() -> dict[str, np.ndarray]:
     """500 test images shipped with the package: indices into the test set, images (N, 28, 28), labels."""
     with np.load(ASSETS / "test_sample.npz") as z:
@@ -48,7 +54,7 @@ def live_figure(live: dict[str, dict[str, list]], title: str = "") -> go.Figure:
     between epochs (dots); x in epochs."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     for i, (name, series) in enumerate(live.items()):
-        colour = COLOURS.get(name.split(" ")[0].split("-")[0], None) or f"hsl({(i * 97) % 360},60%,45%)"
+        colour = run_colour(name, i)
         for col, key in ((1, "loss"), (2, "acc")):
             x, y = thin(series["x"], series[key])
             fig.add_trace(go.Scatter(x=x, y=y, name=f"{name} train (smoothed)", mode="lines",
@@ -72,7 +78,7 @@ def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figur
     """Loss and accuracy per epoch, train (dashed) and validation (solid), several runs overlaid."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     for i, (name, hist) in enumerate(histories.items()):
-        colour = COLOURS.get(name.split(" ")[0].split("-")[0], None) or f"hsl({(i * 97) % 360},60%,45%)"
+        colour = run_colour(name, i)
         ep = [h["epoch"] for h in hist]
         for col, key in ((1, "loss"), (2, "acc")):
             fig.add_trace(go.Scatter(x=ep, y=[h[f"train_{key}"] for h in hist], name=f"{name} train",
