@@ -237,6 +237,20 @@ GARMENTS = {0: tshirt, 1: trouser, 2: pullover, 3: dress, 4: coat, 5: sandal, 6:
             9: ankle_boot}
 ASPECT = {0: 1.0, 1: 0.75, 2: 1.0, 3: 0.8, 4: 0.85, 5: 1.7, 6: 1.0, 7: 2.0, 8: 1.2, 9: 1.1}  # width / height
 VARIANTS = 5
+# What each variant adds to the bare shape, per class (variants 0-4): "outline" (closed, nothing inside),
+# "open" (gaps in the outline), "details" (inner lines: collars, openings, buttons, laces, soles...),
+# "filled" (shaded in). The training drawings get class-typical details from a hand-written prior
+# (fmnist.sketches.garment_details), so the benchmark reports the "details" drawings apart.
+KINDS = {0: ("outline", "details", "open", "filled", "outline"),
+         1: ("outline", "open", "details", "details", "filled"),
+         2: ("outline", "details", "details", "open", "details"),
+         3: ("outline", "details", "outline", "open", "filled"),
+         4: ("details", "details", "details", "details", "details"),
+         5: ("outline", "outline", "outline", "outline", "outline"),
+         6: ("details", "details", "details", "details", "details"),
+         7: ("outline", "details", "details", "details", "filled"),
+         8: ("outline", "outline", "details", "outline", "filled"),
+         9: ("outline", "outline", "details", "details", "filled")}
 BRUSHES = (12, 22, 36, 16, 30)  # the sketchpad's brush sizes used (its default is 22)
 
 

@@ -31,6 +31,9 @@ from fmnist.data import CLASSES  # noqa: E402
 from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments  # noqa: E402
 from fmnist.preprocess import ImageError, prepare  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from drawing_designs import KINDS as KINDS_OF  # noqa: E402
+
 DRAWINGS = ROOT / "tests" / "data" / "drawings"
 
 
@@ -83,8 +86,9 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
     garments = [i for i, d in enumerate(drawings) if d["label"] >= 0]
     others = [i for i, d in enumerate(drawings) if d["label"] < 0]
     labels = np.array([drawings[i]["label"] for i in garments])
-    out = {"drawings": len(garments), "not_garments": len(others), "accuracy": {}, "per_class": {},
-           "confusions": {}, "flagged_garments": {}, "flagged_not_garments": {}}
+    out = {"drawings": len(garments), "not_garments": len(others),
+           "variants": [(drawings[i]["label"], drawings[i]["variant"]) for i in garments], "accuracy": {}, "per_class": {},
+           "per_kind": {}, "confusions": {}, "flagged_garments": {}, "flagged_not_garments": {}}
     for path, x in prepared_inputs(drawings, fill).items():
         probs = zoo.probabilities(x)
         flags = ~looks_like_garments(probs)  # where the app says "does not look like a garment"
@@ -98,11 +102,16 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
             per = out["per_class"].setdefault(name, {})
             for c in range(len(CLASSES)):
                 per.setdefault(CLASSES[c], []).append(float((pred[labels == c] == c).mean()))
+            kinds = out["per_kind"].setdefault(name, {})
+            for kind in ("outline", "open", "filled", "details"):
+                sel = np.array([KINDS_OF[drawings[i]["label"]][drawings[i]["variant"]] == kind for i in garments])
+                kinds.setdefault(kind, []).append(float((pred[sel] == labels[sel]).mean()))
             conf = out["confusions"].setdefault(name, Counter())
             conf.update(f"{CLASSES[t]} -> {CLASSES[q]}" for t, q in zip(labels, pred) if t != q)
     out["flagged_by_kind"] = {k: float(np.mean(v)) for k, v in out.get("flagged_by_kind", {}).items()}
     for name in out["per_class"]:
         out["per_class"][name] = {c: float(np.mean(v)) for c, v in out["per_class"][name].items()}
+        out["per_kind"][name] = {k: float(np.mean(v)) for k, v in out["per_kind"][name].items()}
         out["confusions"][name] = dict(out["confusions"][name].most_common(6))
     return out
 
@@ -117,6 +126,15 @@ def report(res: dict) -> str:
               "| model | " + " | ".join(CLASSES) + " |", "|---|" + "---|" * len(CLASSES)]
     for name, per in res["per_class"].items():
         lines.append(f"| {name} | " + " | ".join(f"{per[c]:.0%}" for c in CLASSES) + " |")
+    if "per_kind" in res:
+        counts = Counter(KINDS_OF[label][v] for label, v in res.get("variants", []))
+        kinds = list(next(iter(res["per_kind"].values())))
+        lines += ["", "By kind of drawing (mean over the five paths; \"details\" drawings carry inner lines of the kind "
+                  "the training drawings' hand-written prior adds):", "",
+                  "| model | " + " | ".join(f"{k} ({counts[k]})" if counts else k for k in kinds) + " |",
+                  "|---|" + "---|" * len(kinds)]
+        for name, per in res["per_kind"].items():
+            lines.append(f"| {name} | " + " | ".join(f"{per[k]:.1%}" for k in kinds) + " |")
     lines += ["", "Most frequent confusions (true -> said, counts over the five paths):"]
     for name, conf in res["confusions"].items():
         lines.append(f"- {name}: " + ", ".join(f"{k} ({v})" for k, v in conf.items()))

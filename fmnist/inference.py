@@ -16,9 +16,11 @@ from .models import FashionCNN, list_models
 from .preprocess import Prepared, prepare
 
 LOW_CONFIDENCE = 0.5
-# Below this mean (calibrated) confidence, or when the models name different classes, the app says the
-# input does not look like a garment instead of naming one (bench/drawings.py measures both error rates).
-GARMENT_CONFIDENCE = 0.5
+# When no class reaches this calibrated probability, averaged over the models, the app says the input
+# does not look like a garment instead of naming one. Chosen by tools/tune_garment_flag.py on held-out
+# data (the highest threshold that flags at most 5% of the validation split's drawings: 4.6% of them,
+# 1.4% of its photos, 91.5% of unseen doodles); bench/drawings.py measures both error rates.
+GARMENT_CONFIDENCE = 0.49
 DRAWING_CHECKPOINTS = DRAWING_DIR  # the drawing-aware models the Sketch tab answers with
 HOW_TO_DRAW = ("Draw the whole outline of one garment, large: a T-shirt, trousers, a dress, a shoe seen "
                "from the side, a bag with its handle.")
@@ -49,16 +51,22 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """An honest one-liner: agreement, or that this does not look like a garment and what to do."""
+        """An honest one-liner: the answer (and who disagrees), or that this does not look like a garment
+        and what to do."""
         if not self.predictions:
             return "No model is available."
         votes = ", ".join(f"{n}: {p.top} ({p.confidence:.0%})" for n, p in self.predictions.items())
+        tops = {p.top for p in self.predictions.values()}
         if not self.looks_like_a_garment:
-            tops = {p.top for p in self.predictions.values()}
             why = "the models disagree" if len(tops) > 1 else "none of the models is sure"
             hint = HOW_TO_DRAW if self.prepared.drawing else "Try a photo of one garment on a plain background."
             return f"**This does not look like a garment** to the models ({why}: {votes}). {hint}"
-        msg = f"All models say **{next(iter(self.predictions.values())).top}**."
+        if len(tops) > 1:
+            mean = {c: np.mean([p.probs[c] for p in self.predictions.values()]) for c in CLASSES}
+            best = max(mean, key=mean.get)
+            return (f"Most likely **{best}** ({mean[best]:.0%} on average), but the models disagree: {votes}. "
+                    "Extra details help tell similar garments apart (a coat's opening, a shirt's collar and buttons).")
+        msg = f"All models say **{next(iter(tops))}**."
         low = [n for n, p in self.predictions.items() if p.confidence < LOW_CONFIDENCE]
         if low:
             msg += f" Low confidence (under {LOW_CONFIDENCE:.0%}) from {', '.join(low)}: treat the answer as a guess."
@@ -66,12 +74,11 @@ class Comparison:
 
 
 def looks_like_garments(probs: dict[str, np.ndarray]) -> np.ndarray:
-    """Per input, from each model's (N, 10) probabilities: the models agree on one class and are, on
-    average, at least GARMENT_CONFIDENCE sure of it. Where not, the app says the input does not look
-    like a garment (bench/drawings.py counts the same)."""
-    stack = np.stack(list(probs.values()))  # (models, N, 10)
-    tops = stack.argmax(2)
-    return (tops == tops[0]).all(0) & (stack.max(2).mean(0) >= GARMENT_CONFIDENCE)
+    """Per input, from each model's (N, 10) calibrated probabilities: averaged over the models, one class
+    reaches GARMENT_CONFIDENCE. Where none does (the models are unsure, or split between classes), the
+    app says the input does not look like a garment (bench/drawings.py counts the same;
+    tools/tune_garment_flag.py chose the threshold on held-out data)."""
+    return np.stack(list(probs.values())).mean(0).max(1) >= GARMENT_CONFIDENCE
 
 
 def drawing_models_shipped() -> bool:

@@ -333,7 +333,7 @@ def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
         # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
         g=torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch),  # on the device: no syncs
         ops=ops, final_ops=final_ops, x_train=split.train_images.to(device), y_train=split.train_labels.to(device),
-        bank=sketches.drawing_bank(split.train_images, cfg.seed).to(device) if cfg.drawings else None,
+        bank=sketches.drawing_bank(split.train_images, cfg.seed, labels=split.train_labels).to(device) if cfg.drawings else None,
         doodles=sketches.doodle_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None,
         steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
         schedule_offset=(start_epoch - first) / max(cfg.epochs - first, 1),

@@ -115,12 +115,11 @@ def _tops(pg):
 
 def test_drawn_outlines_are_named_by_all_three_models(page):
     sys.path.insert(0, str(ROOT / "bench"))
-    from drawing_designs import ASPECT, bag, trouser, tshirt
+    from drawing_designs import ASPECT, bag, sneaker, trouser, tshirt
 
     page.get_by_role("tab", name="Sketch & classify").click()
     seen = {}
-    # (a sneaker's profile drawn here is named by simple and sa, and by gated as "Bag": see docs/drawings.md)
-    for cls, strokes in (("T-shirt/top", tshirt(0)), ("Bag", bag(0)), ("Trouser", trouser(0))):
+    for cls, strokes in (("T-shirt/top", tshirt(0)), ("Bag", bag(0)), ("Sneaker", sneaker(0)), ("Trouser", trouser(0))):
         _clear(page)
         _draw(page, strokes, ASPECT[fmnist_classes().index(cls)])
         try:

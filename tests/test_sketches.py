@@ -55,6 +55,32 @@ def test_drawings_are_deterministic_for_a_seed_and_vary_between_seeds(images):
     assert not np.array_equal(a, c)
 
 
+def test_class_details_are_drawn_inside_the_garment_and_only_with_a_label(dataset):
+    """garment_details: a coat gets inner lines (its opening, lapels, buttons...) on its own mask; the
+    same drawing without a label has none; the label is part of the bank's cache key."""
+    import cv2
+
+    from fmnist.sketches import SCALE, _mask, garment_details
+
+    labels = dataset.train_labels.numpy()
+    coats = dataset.train_images.numpy()[labels == 4][:10]
+    rng = np.random.default_rng(2)
+    inside, outside = 0, 0
+    for im in coats:
+        big = cv2.resize(im.astype(np.float32) / 255, (28 * SCALE,) * 2, interpolation=cv2.INTER_LINEAR)
+        mask = _mask(big, rng)
+        ink = garment_details(mask, 4, 8, rng) > 0
+        grown = cv2.dilate(mask, np.ones((11, 11), np.uint8)) > 0
+        inside += (ink & mask.astype(bool)).sum()
+        outside += (ink & ~grown).sum()
+    assert inside > 0 and outside == 0
+    # outlines of the same images differ with a coat's label and without one; without: as before
+    a = render_drawings(coats, seed=1, workers=1)
+    b = render_drawings(coats, seed=1, workers=1, labels=np.full(len(coats), 4))
+    assert (a != b).any(axis=(1, 2)).sum() >= 3
+    assert np.array_equal(render_drawings(coats, seed=1, workers=1, labels=np.full(len(coats), 4)), b)
+
+
 def test_model_inputs_look_like_the_dataset(images):
     """Through prepare(): bright ink on black, cropped so the longest side spans the 28 pixels."""
     x = render_drawings(images[:12], seed=0, workers=1)
@@ -74,6 +100,9 @@ def test_the_bank_is_cached_and_rebuilt_when_damaged(images, tmp_path):
     assert torch.equal(drawing_bank(imgs, seed=0, cache_dir=tmp_path), first)
     files[0].write_bytes(b"not an array")
     assert torch.equal(drawing_bank(imgs, seed=0, cache_dir=tmp_path), first)
+    # labels are part of the key: a labelled bank is another file
+    drawing_bank(imgs, seed=0, cache_dir=tmp_path, labels=torch.arange(6) % 10)
+    assert len(list(tmp_path.glob("drawings-*.npy"))) == 2
 
 
 def test_training_mixes_drawings_into_batches(small_split, tmp_path, monkeypatch):
@@ -141,9 +170,14 @@ def _comparison(tops_and_conf, drawing=True):
 def test_not_a_garment_when_the_models_disagree_or_are_unsure():
     sure = _comparison({"simple": ("Trouser", 0.9), "sa": ("Trouser", 0.8), "gated": ("Trouser", 0.95)})
     assert sure.looks_like_a_garment and "**Trouser**" in sure.verdict
-    split = _comparison({"simple": ("Bag", 0.9), "sa": ("Sandal", 0.8), "gated": ("Bag", 0.95)})
+    split = _comparison({"simple": ("Bag", 0.6), "sa": ("Sandal", 0.6), "gated": ("Coat", 0.6)})
     assert not split.looks_like_a_garment
     assert "does not look like a garment" in split.verdict and "outline" in split.verdict
+    assert "the models disagree" in split.verdict
+    # two sure models outvote an unsure third: the answer is named, and the disagreement said plainly
+    most = _comparison({"simple": ("Bag", 0.9), "sa": ("Sandal", 0.6), "gated": ("Bag", 0.95)})
+    assert most.looks_like_a_garment
+    assert "Most likely **Bag**" in most.verdict and "disagree" in most.verdict and "sa: Sandal" in most.verdict
     unsure = _comparison({"simple": ("Bag", 0.4), "sa": ("Bag", 0.3), "gated": ("Bag", 0.5)})
     assert not unsure.looks_like_a_garment and "none of the models is sure" in unsure.verdict
     photo = _comparison({"simple": ("Bag", 0.9), "sa": ("Coat", 0.8)}, drawing=False)

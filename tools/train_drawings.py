@@ -54,7 +54,7 @@ def main() -> int:
             if ev["event"] == "epoch":
                 print(f"{arch} epoch {ev['epoch']}: val {ev['val_acc']:.4f} ({ev['elapsed_s']:.0f} s)", flush=True)
         result = ev["result"]
-        cal = calibrate(result.model, split.val_images, split.val_labels, drawing_bank(split.val_images, cfg.seed))
+        cal = calibrate(result.model, split.val_images, split.val_labels, drawing_bank(split.val_images, cfg.seed, labels=split.val_labels))
         recipe = RECIPE.format(minutes=a.minutes)
         if a.outliers:
             recipe += f"; {a.outliers:.0%} of each batch non-garment doodles trained towards no class (outlier exposure)"
