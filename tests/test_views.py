@@ -8,8 +8,8 @@ import fmnist
 from fmnist.inference import ModelZoo
 from fmnist.models import count_parameters, create_model
 from fmnist.reference import STUDY, STUDY_ACCURACY
-from fmnist.views import (SEED_STUDY, confusion_figure, curves_figure, load_seed_study, metrics_markdown,
-                          models_markdown, progress_html, results_markdown, seed_study_markdown)
+from fmnist.views import (SEED_STUDY, confusion_figure, curves_figure, drawing_example_paths, load_seed_study,
+                          metrics_markdown, models_markdown, progress_html, results_markdown, seed_study_markdown)
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,16 @@ def test_shipped_drawing_models_carry_their_recipe_and_calibration():
         cal = meta["calibration"]
         assert cal["with_drawings"] and cal["nll_after"] < cal["nll_before"]
         assert drawing_zoo.temperature[name] == pytest.approx(cal["temperature"])
+
+
+def test_the_drawing_examples_cover_every_class_and_are_named_right():
+    """The Sketch tab's drawing examples (tools/drawing_examples.py): one per class, in class order, and
+    each named right by all three drawing-aware models, so a visitor who clicks one sees it work."""
+    paths = drawing_example_paths()
+    assert len(paths) == len(fmnist.CLASSES)
+    drawing_zoo = ModelZoo.for_drawings()
+    for label, path in enumerate(paths):
+        c = drawing_zoo.compare(open(path, "rb").read(), explain=False)
+        assert c.prepared.drawing, path
+        assert {p.top for p in c.predictions.values()} == {fmnist.CLASSES[label]}, (path, c.verdict)
+        assert c.looks_like_a_garment, (path, c.verdict)

@@ -1,7 +1,7 @@
 """Make the drawing-aware models: fine-tune each shipped study model with drawings mixed into its batches,
 calibrate it, and install it as checkpoints/drawings/<arch>/ (the Sketch tab's and /predict's models).
 
-    .venv/bin/python tools/train_drawings.py --minutes 5            # all three, one after the other
+    .venv/bin/python tools/train_drawings.py --minutes 8 --outliers 0.1   # all three, as shipped
     .venv/bin/python tools/train_drawings.py --archs sa --minutes 5 --out runs/drawings   # without installing
 
 The recipe (stored in each checkpoint's config and "recipe"): the study-recipe checkpoint, then a warm
@@ -23,10 +23,11 @@ sys.path.insert(0, str(ROOT))
 from fmnist.calibrate import calibrate  # noqa: E402
 from fmnist.checkpoints import CHECKPOINT_DIR, load_checkpoint, save_result  # noqa: E402
 from fmnist.data import load_fashion_mnist, make_split  # noqa: E402
-from fmnist.sketches import drawing_bank  # noqa: E402
+from fmnist.sketches import VERSION, drawing_bank  # noqa: E402
 from fmnist.training import TrainConfig, fit  # noqa: E402
 
-RECIPE = ("the study-recipe model, then {minutes:g} min with half of each batch drawings (fmnist.sketches), "
+RECIPE = ("the study-recipe model, then {minutes:g} min with half of each batch drawings (fmnist.sketches v{version}: "
+          "silhouettes, outlines, contours and edges, with class details), "
           "horizontal flips only (upright: departs from the study's vertical flips and ±90° rotations), "
           "AdamW lr 1e-4 cosine; temperature fitted on validation photos and drawings")
 
@@ -55,7 +56,7 @@ def main() -> int:
                 print(f"{arch} epoch {ev['epoch']}: val {ev['val_acc']:.4f} ({ev['elapsed_s']:.0f} s)", flush=True)
         result = ev["result"]
         cal = calibrate(result.model, split.val_images, split.val_labels, drawing_bank(split.val_images, cfg.seed, labels=split.val_labels))
-        recipe = RECIPE.format(minutes=a.minutes)
+        recipe = RECIPE.format(minutes=a.minutes, version=VERSION)
         if a.outliers:
             recipe += f"; {a.outliers:.0%} of each batch non-garment doodles trained towards no class (outlier exposure)"
         path = save_result(result, Path(a.out) / arch, calibration=cal, recipe=recipe,
