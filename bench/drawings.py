@@ -86,9 +86,10 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
     garments = [i for i, d in enumerate(drawings) if d["label"] >= 0]
     others = [i for i, d in enumerate(drawings) if d["label"] < 0]
     labels = np.array([drawings[i]["label"] for i in garments])
-    out = {"drawings": len(garments), "not_garments": len(others),
-           "variants": [(drawings[i]["label"], drawings[i]["variant"]) for i in garments], "accuracy": {}, "per_class": {},
-           "per_kind": {}, "confusions": {}, "flagged_garments": {}, "flagged_not_garments": {}}
+    kind = [KINDS_OF[drawings[i]["label"]][drawings[i]["variant"]] for i in garments]
+    out = {"drawings": len(garments), "not_garments": len(others), "kind_counts": dict(Counter(kind)),
+           "accuracy": {}, "per_class": {}, "per_kind": {}, "confusions": {}, "flagged_garments": {},
+           "flagged_not_garments": {}}
     for path, x in prepared_inputs(drawings, fill).items():
         probs = zoo.probabilities(x)
         flags = ~looks_like_garments(probs)  # where the app says "does not look like a garment"
@@ -103,9 +104,9 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
             for c in range(len(CLASSES)):
                 per.setdefault(CLASSES[c], []).append(float((pred[labels == c] == c).mean()))
             kinds = out["per_kind"].setdefault(name, {})
-            for kind in ("outline", "open", "filled", "details"):
-                sel = np.array([KINDS_OF[drawings[i]["label"]][drawings[i]["variant"]] == kind for i in garments])
-                kinds.setdefault(kind, []).append(float((pred[sel] == labels[sel]).mean()))
+            for k in ("outline", "open", "filled", "details"):
+                sel = np.array(kind) == k
+                kinds.setdefault(k, []).append(float((pred[sel] == labels[sel]).mean()))
             conf = out["confusions"].setdefault(name, Counter())
             conf.update(f"{CLASSES[t]} -> {CLASSES[q]}" for t, q in zip(labels, pred) if t != q)
     out["flagged_by_kind"] = {k: float(np.mean(v)) for k, v in out.get("flagged_by_kind", {}).items()}
@@ -127,11 +128,11 @@ def report(res: dict) -> str:
     for name, per in res["per_class"].items():
         lines.append(f"| {name} | " + " | ".join(f"{per[c]:.0%}" for c in CLASSES) + " |")
     if "per_kind" in res:
-        counts = Counter(KINDS_OF[label][v] for label, v in res.get("variants", []))
+        counts = res.get("kind_counts", {})
         kinds = list(next(iter(res["per_kind"].values())))
         lines += ["", "By kind of drawing (mean over the five paths; \"details\" drawings carry inner lines of the kind "
                   "the training drawings' hand-written prior adds):", "",
-                  "| model | " + " | ".join(f"{k} ({counts[k]})" if counts else k for k in kinds) + " |",
+                  "| model | " + " | ".join(f"{k} ({counts[k]})" if k in counts else k for k in kinds) + " |",
                   "|---|" + "---|" * len(kinds)]
         for name, per in res["per_kind"].items():
             lines.append(f"| {name} | " + " | ".join(f"{per[k]:.1%}" for k in kinds) + " |")

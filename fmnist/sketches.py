@@ -10,7 +10,8 @@ stand in for sketches), each training image can be turned into one of four kinds
 - ``outline``: the mask's boundary at a random stroke width;
 - ``contour``: the boundary traced, simplified to a polygon, its corners jittered, parts of it left out
   (open outlines), drawn as a polyline;
-  both often with inner detail lines (collars, zips, seams: the photo's inner edges);
+  both often with inner detail lines (collars, zips, seams: the photo's inner edges) and, given the
+  image's class, the details people draw on that kind of garment (``garment_details``);
 - ``edges``: an edge map of the photo (Canny), which keeps inner edges, thickened into strokes.
 
 Each is drawn at canvas scale (the 28x28 image enlarged 8x, slightly warped), as black ink on white,
@@ -104,7 +105,7 @@ def _polyline_outline(mask: np.ndarray, width: int, rng: np.random.Generator) ->
 # on the garment's own mask, placed from the mask's shape (its box, centre line, neckline), each with a
 # probability per class: a prior about how people draw garments, written by hand. The drawing benchmark's
 # designs carry the same kind of knowledge (written separately, as stroke paths), so its figures are
-# reported for plain outlines apart from outlines with details (bench/drawings.py, by variant).
+# reported for plain outlines apart from outlines with details (bench/drawings.py, by kind).
 DETAILS_P = {4: 0.9, 6: 0.9}  # how often an outline or contour of a class gets its details (0.7 otherwise):
 #                              coats and shirts share an outline, so their details are what names them
 
