@@ -73,12 +73,12 @@ class Comparison:
         return msg
 
 
-def looks_like_garments(probs: dict[str, np.ndarray]) -> np.ndarray:
+def looks_like_garments(probs: dict[str, np.ndarray], threshold: float | None = None) -> np.ndarray:
     """Per input, from each model's (N, 10) calibrated probabilities: averaged over the models, one class
     reaches GARMENT_CONFIDENCE. Where none does (the models are unsure, or split between classes), the
     app says the input does not look like a garment (bench/drawings.py counts the same;
-    tools/tune_garment_flag.py chose the threshold on held-out data)."""
-    return np.stack(list(probs.values())).mean(0).max(1) >= GARMENT_CONFIDENCE
+    tools/tune_garment_flag.py chose the threshold on held-out data; it tries others through `threshold`)."""
+    return np.stack(list(probs.values())).mean(0).max(1) >= (GARMENT_CONFIDENCE if threshold is None else threshold)
 
 
 def drawing_models_shipped() -> bool:

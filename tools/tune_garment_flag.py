@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fmnist.data import load_fashion_mnist, make_split, to_float  # noqa: E402
-from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo  # noqa: E402
+from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments  # noqa: E402
 from fmnist.sketches import doodle_bank, drawing_bank  # noqa: E402
 
 HELD_OUT_DOODLE_SEED = 97  # training's doodles use the run's seed (0 for the shipped models)
@@ -33,7 +33,7 @@ HELD_OUT_DOODLE_SEED = 97  # training's doodles use the run's seed (0 for the sh
 
 def flagged(probs: dict[str, np.ndarray], threshold: float) -> np.ndarray:
     """Where the app would say "does not look like a garment" at this threshold."""
-    return np.stack(list(probs.values())).mean(0).max(1) < threshold
+    return ~looks_like_garments(probs, threshold)
 
 
 def main() -> int:
