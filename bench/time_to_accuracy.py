@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fmnist.augment import PRESETS  # noqa: E402
+from fmnist.augment import parse_spec  # noqa: E402
 from fmnist.checkpoints import load_checkpoint  # noqa: E402
 from fmnist.models import list_models  # noqa: E402
 from fmnist.recipes import RECIPES  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
             print(f"| {name} | {'on' if r.bf16 else 'off'} | {when} | {ep or '-'} | {r.val_metrics['val_acc']:.4f} | "
                   f"{r.test_metrics['accuracy']:.4f} | {r.train_time_s / 60:.2f} min |", flush=True)
         return
-    augment = a.augment if a.augment in PRESETS else tuple(a.augment.split(","))
+    augment = parse_spec(a.augment)
     print(f"| model | reached val acc {STUDY_LEVEL} after | epoch | best val acc seen |\n|---|---|---|---|")
     for name in a.checkpoints:
         if a.train:

@@ -86,6 +86,12 @@ OPS = {
 }
 
 
+def parse_spec(text: str) -> str | tuple[str, ...]:
+    """A command line's augmentation spec: a preset name as it is, else comma-separated op names (checked
+    when the config is used, by resolve())."""
+    return text if text in PRESETS else tuple(x for x in text.split(",") if x)
+
+
 def resolve(preset_or_ops: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """A preset name, or an explicit list of op names (e.g. from the app's toggles), checked."""
     if isinstance(preset_or_ops, str):

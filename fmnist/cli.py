@@ -9,14 +9,14 @@ import threading
 import time
 from pathlib import Path
 
+from .augment import parse_spec
 from .checkpoints import (CHECKPOINT_DIR, CheckpointError, load_checkpoint, read_metadata, resolve_path, save_result,
                           shipped_names)
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .models import count_macs, count_parameters, create_model, list_models
-from .augment import PRESETS
 from .recipes import RECIPES
 from .recipes import config as recipe_config
-from .training import TrainConfig, fit
+from .training import SCHEDULES, TrainConfig, fit
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=None, help="(recipe)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (recipe)")
     t.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    t.add_argument("--schedule", choices=["constant", "cosine", "onecycle"], default=None, help="(recipe)")
+    t.add_argument("--schedule", choices=SCHEDULES, default=None, help="(recipe)")
     t.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--augment", default=d.augment,
@@ -88,7 +88,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(a) -> TrainConfig:
-    augment = a.augment if a.augment in PRESETS else tuple(x for x in a.augment.split(",") if x)
+    augment = parse_spec(a.augment)
     given = {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "schedule": a.schedule,
              "patience": a.patience, "time_budget_s": a.time_budget, "final_phase": a.final_phase,
              "final_lr": a.final_lr}

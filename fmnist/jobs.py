@@ -14,7 +14,7 @@ from typing import Iterator
 
 from .checkpoints import save_result
 from .data import FashionMNIST, make_split
-from .training import TrainConfig, TrainResult, fit
+from .training import SCHEDULES, TrainConfig, TrainResult, fit
 
 _STOP_FLAGS: dict[str, threading.Event] = {}
 _FLAGS_LOCK = threading.Lock()
@@ -54,9 +54,6 @@ def _env_float(name: str, default: float) -> float:
     except ValueError:
         return default
     return value if math.isfinite(value) and value > 0 else default
-
-
-SCHEDULES = ("constant", "cosine", "onecycle")
 
 
 def plan(archs: list[str], epochs: int, lr: float, batch_size: int, augment: list[str], train_images: int,

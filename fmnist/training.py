@@ -173,6 +173,9 @@ def _auto(value, default: bool) -> bool:
     return default if value == "auto" else bool(value)
 
 
+SCHEDULES = ("constant", "cosine", "onecycle")  # the names lr_factor knows
+
+
 def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
     """Multiplier of the base learning rate at progress in [0, 1] of the run."""
     progress = min(max(progress, 0.0), 1.0)
@@ -186,7 +189,7 @@ def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
         if progress < 0.3:
             return 1 / 25 + (1 - 1 / 25) * 0.5 * (1 - math.cos(math.pi * progress / 0.3))
         return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * (progress - 0.3) / 0.7))
-    raise ValueError(f"unknown schedule {schedule!r}; choose from constant, cosine, onecycle")
+    raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
 
 
 DOODLES = 20_000      # non-garment doodles made for outlier exposure
