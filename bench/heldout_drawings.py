@@ -7,9 +7,9 @@ helps there is not tailored to its 50 designs.
     .venv/bin/python bench/heldout_drawings.py --models study  # the study-recipe models
 
 Three designs per class, as three other people might draw them, each rendered at three sizes, positions
-and brush widths with round-capped strokes on a 560 px white canvas (the sketchpad's size) and passed to
-the models as a sketchpad value: 90 drawings, made in a second (no browser: the main benchmark shows the
-sketchpad path and a rendered drawing give the same input).
+and brush widths with round-capped strokes, not anti-aliased (as the sketchpad's composite is), on a
+560 px white canvas (the sketchpad's size) and passed to the models as a sketchpad value: 90 drawings,
+made in a second, without a browser.
 """
 from __future__ import annotations
 
@@ -218,6 +218,8 @@ def render(strokes, aspect: float, layout) -> np.ndarray:
     w = h * aspect
     if w > 500:
         h, w = h * 500 / w, 500
+    cx = min(max(cx, w / 2 + brush), 560 - w / 2 - brush)  # the whole drawing on the canvas
+    cy = min(max(cy, h / 2 + brush), 560 - h / 2 - brush)
     every = np.array([pt for s in strokes for pt in (s[1] if isinstance(s, tuple) else s)], np.float64)
     lo, span = every.min(0), np.maximum(every.max(0) - every.min(0), 1e-6)  # the design's own box fills w x h
     canvas = np.full((560, 560), 255, np.uint8)
@@ -227,10 +229,10 @@ def render(strokes, aspect: float, layout) -> np.ndarray:
         pts = np.stack([cx - w / 2 + unit[:, 0] * w, cy - h / 2 + unit[:, 1] * h], 1)
         pts = pts.round().astype(np.int32)
         if fill:
-            cv2.fillPoly(canvas, [pts], 0, cv2.LINE_AA)
-        cv2.polylines(canvas, [pts], False, 0, brush, cv2.LINE_AA)
+            cv2.fillPoly(canvas, [pts], 0, cv2.LINE_8)
+        cv2.polylines(canvas, [pts], False, 0, brush, cv2.LINE_8)
         for x, y in pts[[0, -1]]:  # round caps, as a brush leaves
-            cv2.circle(canvas, (int(x), int(y)), brush // 2, 0, -1, cv2.LINE_AA)
+            cv2.circle(canvas, (int(x), int(y)), brush // 2, 0, -1, cv2.LINE_8)
     return np.dstack([canvas] * 3 + [np.full_like(canvas, 255)])
 
 

@@ -12,7 +12,13 @@ stand in for sketches), each training image can be turned into one of four kinds
   (open outlines), drawn as a polyline;
   both often with inner detail lines (collars, zips, seams: the photo's inner edges) and, given the
   image's class, the details people draw on that kind of garment (``garment_details``);
-- ``edges``: an edge map of the photo (Canny), which keeps inner edges, thickened into strokes.
+- ``edges``: an edge map of the photo (Canny), which keeps inner edges, thickened into strokes;
+- ``scribble``: the shape shaded in the way a mouse does it, one zigzag stroke back and forth across it,
+  sometimes with its outline.
+
+Tops and trousers are also drawn, some of the time, from the shape a person draws rather than the
+photo's (``person_shape``): a photographed pullover's sleeves hang against its body, so its mask is nearly
+a rectangle, but people draw sleeves held out from the body, and trousers in any proportions.
 
 Each is drawn at canvas scale (the 28x28 image enlarged 8x, slightly warped), as black ink on white,
 and then passed through the app's own ``prepare()``: training sees exactly what inference sees.
@@ -31,11 +37,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-STYLES = ("silhouette", "outline", "contour", "edges")
-STYLE_WEIGHTS = (0.15, 0.25, 0.4, 0.2)
+STYLES = ("silhouette", "outline", "contour", "edges", "scribble")
+STYLE_WEIGHTS = (0.13, 0.23, 0.36, 0.18, 0.10)
 SCALE = 8          # drawn at 8x: a 224 px garment, the size of a drawing on the 560 px sketchpad
 PAD = 40           # room for the warp and for strokes at the border
-VERSION = 5        # part of the cache key: bump when the drawings change (4-5: garment_details)
+VERSION = 6        # part of the cache key: bump when the drawings change (4-5: garment_details; 6: person_shape, scribble)
 DETAIL_P = {"outline": 0.5, "contour": 0.7}  # how often an outline also gets the photo's inner edges
 
 
@@ -97,6 +103,120 @@ def _polyline_outline(mask: np.ndarray, width: int, rng: np.random.Generator) ->
     return ink
 
 
+# --- the shapes people draw -----------------------------------------------------------------------
+# A photographed top lies flat with its sleeves against its body: its mask is nearly a rectangle, and a
+# drawing traced from it has no gap between sleeve and body. People draw a top as a body with two sleeves
+# held out from it (short for a T-shirt, to the hem or beyond for the rest), and a trouser as two legs in
+# any proportions. `person_shape` makes such a shape; its proportions are random within wide ranges.
+PERSON_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 6: 0.45}  # how often a class is drawn from person_shape
+PERSON_DETAILS_P = {2: 0.5, 4: 0.95, 6: 0.95}  # how often such a shape gets its details: a coat or a shirt
+#   drawn without them is a long-sleeved top like any other, and a plain one is most often a pullover
+
+
+def _fill(shape: tuple, polygon: list) -> np.ndarray:
+    out = np.zeros(shape, np.uint8)
+    cv2.fillPoly(out, [np.asarray(polygon, np.float32).round().astype(np.int32)], 1, cv2.LINE_AA)
+    return out
+
+
+def _top_shape(label: int, rng: np.random.Generator) -> tuple[list, list, list]:
+    """A top as people draw it, in units of its body's height: (outline, body, cuffs), points (x, y) with
+    x = 0 on the centre line and y = 0 at the neck, y down."""
+    u = rng.uniform
+    s = u(0.26, 0.42)                  # shoulder half-width
+    hem = s * u(0.85, 1.15)            # the hem's half-width
+    neck_w = s * u(0.3, 0.5)
+    v_neck = label == 4 or (label in (0, 6) and rng.random() < 0.2)
+    depth = u(0.15, 0.45) if v_neck else u(0.03, 0.12)
+    slope = u(0.0, 0.07)               # shoulders fall from the neck
+    if label == 0:                     # short sleeves held well out
+        angle, length, width = u(30, 80), u(0.15, 0.45), u(0.16, 0.3)
+    else:                              # long sleeves, from nearly hanging to held out
+        angle, length, width = u(8, 55), u(0.6, 1.05), u(0.12, 0.22)
+    armpit_y = u(0.18, 0.35)
+    sides, cuffs = [], []
+    for sign in (-1, 1):               # left sleeve, then right, each slightly different
+        a = np.radians(angle + rng.normal(0, 4))
+        d = np.array([sign * np.sin(a), np.cos(a)])           # along the sleeve
+        across = np.array([-sign * np.cos(a), np.sin(a)])     # across it, towards the body
+        shoulder = np.array([sign * s, slope])
+        out = shoulder + length * u(0.93, 1.07) * d
+        inner = out + width * u(0.65, 1.0) * across
+        sides.append((shoulder, out, inner, np.array([sign * s * u(0.9, 1.0), armpit_y])))
+        back = out - 0.08 * d
+        cuffs.append([tuple(back), tuple(back + width * 0.8 * across)])
+    (ls, lo, li, la), (rs, ro, ri, ra) = sides
+    neckline = [(neck_w * np.cos(t), depth * np.sin(t)) for t in np.linspace(0, np.pi, 9)] if not v_neck else [
+        (neck_w, 0.0), (0.0, depth), (-neck_w, 0.0)]                                          # right to left
+    outline = [*neckline, tuple(ls), tuple(lo), tuple(li), tuple(la), (-hem, 1.0), (hem, 1.0), tuple(ra),
+               tuple(ri), tuple(ro), tuple(rs)]
+    body = [*neckline, tuple(ls), tuple(la), (-hem, 1.0), (hem, 1.0), tuple(ra), tuple(rs)]
+    return outline, body, cuffs
+
+
+def _trouser_shape(rng: np.random.Generator) -> list:
+    """Two legs joined at the waist, in units of the trouser's length."""
+    u = rng.uniform
+    waist = u(0.16, 0.42)
+    hip = waist * u(1.0, 1.12)
+    outer = waist * u(0.85, 1.4)
+    gap = u(0.015, 0.12)
+    outer = max(outer, gap + u(0.09, 0.2))
+    crotch = u(0.2, 0.42)
+    return [(-waist, 0.0), (waist, 0.0), (hip, 0.15), (outer, 1.0), (gap, 1.0), (0.0, crotch), (-gap, 1.0),
+            (-outer, 1.0), (-hip, 0.15)]
+
+
+def person_shape(label: int, shape: tuple, rng: np.random.Generator):
+    """A garment's shape as people draw it, on a canvas of `shape` (the drawing's, garment ~224 px tall):
+    (mask, body, cuffs): 0/1 masks of the whole shape and of a top's body (None for trousers), and a top's
+    cuff lines in canvas pixels (empty for trousers)."""
+    if label == 1:
+        outline, body, cuffs = _trouser_shape(rng), None, []
+    else:
+        outline, body, cuffs = _top_shape(label, rng)
+    t = np.radians(rng.uniform(-5, 5))  # a hand's tilt and shear
+    tilt = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ np.array([[1, rng.uniform(-0.08, 0.08)], [0, 1]])
+    pts = np.asarray(outline, np.float64) @ tilt.T
+    lo, hi = pts.min(0), pts.max(0)
+    size = 28 * SCALE * rng.uniform(0.85, 1.0) / max(hi - lo)   # the long side ~ the dataset's frame
+    centre = np.array([shape[1], shape[0]]) / 2 - (lo + hi) / 2 * size
+
+    def place(points):
+        return [tuple(tilt @ np.asarray(p) * size + centre) for p in points]
+
+    mask = _fill(shape, place(outline))
+    return (mask, None if body is None else _fill(shape, place(body)) & mask,
+            [place(c) for c in cuffs])
+
+
+def scribble(mask: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+    """The mask shaded in as a mouse does it: one stroke zigzagging across it at a random angle and
+    spacing, a little over its edge (uint8 ink 0/255)."""
+    ink = np.zeros_like(mask)
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return ink
+    t = np.radians(rng.uniform(0, 180))
+    c, s_ = np.cos(t), np.sin(t)
+    along, across = xs * c + ys * s_, -xs * s_ + ys * c
+    step = max(4.0, width * rng.uniform(0.6, 1.8))
+    rows = np.floor((across - across.min()) / step).astype(int)
+    pts = []
+    for r in range(rows.max() + 1):
+        sel = rows == r
+        if not sel.any():
+            continue
+        a0, a1 = along[sel].min(), along[sel].max()
+        v = across.min() + (r + 0.5) * step
+        ends = [a0, a1] if r % 2 == 0 else [a1, a0]
+        pts += [(e * c - v * s_, e * s_ + v * c) for e in ends]
+    pts = np.asarray(pts, np.float32) + rng.normal(0, 1.5, (len(pts), 2)).astype(np.float32)
+    cv2.polylines(ink, [pts.round().astype(np.int32)], False, 255, width, cv2.LINE_AA)
+    ink &= cv2.dilate(mask, np.ones((width // 2 + 3,) * 2, np.uint8)) * 255
+    return ink
+
+
 # --- the details people draw to say which garment it is ------------------------------------------
 # Once the shading is gone, a coat, a shirt and a pullover have the same outline; what tells them apart in
 # a drawing is what people add: a coat's opening, lapels and pockets, a shirt's collar and buttons, a
@@ -115,15 +235,19 @@ def _box(mask: np.ndarray):
     return xs.min(), ys.min(), xs.max(), ys.max()
 
 
-def garment_details(mask: np.ndarray, label: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """Detail strokes for a garment of class `label` on its (H, W) 0/1 mask: uint8 ink 0/255."""
+def garment_details(mask: np.ndarray, label: int, width: int, rng: np.random.Generator,
+                    body: np.ndarray | None = None, cuffs: list | None = None) -> np.ndarray:
+    """Detail strokes for a garment of class `label` on its (H, W) 0/1 mask: uint8 ink 0/255. For a shape
+    from `person_shape`, `body` (a top without its sleeves) places the details and `cuffs` are where its
+    sleeves end."""
     ink = np.zeros_like(mask)
     if not mask.any():
         return ink
-    x0, y0, x1, y1 = _box(mask)
+    frame = body if body is not None and body.any() else mask
+    x0, y0, x1, y1 = _box(frame)
     w, h = max(1, x1 - x0), max(1, y1 - y0)
     cx = int(round((x0 + x1) / 2 + rng.normal(0, 0.01) * w))
-    col = np.flatnonzero(mask[:, min(max(cx, 0), mask.shape[1] - 1)])
+    col = np.flatnonzero(frame[:, min(max(cx, 0), mask.shape[1] - 1)])
     neck = int(col[0]) if len(col) else y0           # the neckline's lowest point at the centre
     hem = int(col[-1]) if len(col) else y1
     lw = max(2, int(round(width * rng.uniform(0.5, 1.0))))
@@ -146,6 +270,15 @@ def garment_details(mask: np.ndarray, label: int, width: int, rng: np.random.Gen
 
     def p(q):
         return rng.random() < q
+
+    def sleeve_ends():  # a line across each sleeve near its end
+        if cuffs:
+            for c in cuffs:
+                stroke(c)
+        else:
+            y = Y(rng.uniform(0.7, 0.85))
+            stroke([(X(0.0), y), (X(0.15), y)])
+            stroke([(X(0.85), y), (X(1.0), y)])
 
     def across(y, a=0.22, b=0.78):  # a horizontal line across the body at row y, clipped to the mask
         row = np.flatnonzero(mask[int(min(max(y, 0), mask.shape[0] - 1))])
@@ -185,17 +318,14 @@ def garment_details(mask: np.ndarray, label: int, width: int, rng: np.random.Gen
             if p(0.25):
                 stroke([(X(0.58), Y(0.22)), (X(0.72), Y(0.22)), (X(0.72), Y(0.34)), (X(0.58), Y(0.34))], True)
             if p(0.2):
-                stroke([(X(0.01), Y(0.7)), (X(0.15), Y(0.7))])
-                stroke([(X(0.85), Y(0.7)), (X(0.99), Y(0.7))])
+                sleeve_ends()
         elif label == 2:       # pullover: a crew neck, a ribbed hem and cuffs, a pattern band
             if p(0.35):
                 stroke(arc_points(cx, y0, 0.14 * w, max(neck - y0, 0.08 * h) + 0.04 * h, 180, 0))
             if p(0.45):
                 across(Y(0.92))
             if p(0.35):
-                y = Y(rng.uniform(0.7, 0.85))
-                stroke([(X(0.0), y), (X(0.15), y)])
-                stroke([(X(0.85), y), (X(1.0), y)])
+                sleeve_ends()
             if p(0.12):
                 xs = np.linspace(X(0.24), X(0.76), 7)
                 stroke([(x, Y(0.45) if i % 2 else Y(0.55)) for i, x in enumerate(xs)])
@@ -250,14 +380,25 @@ def draw_like_a_person(image28: np.ndarray, rng: np.random.Generator, style: str
     """A (28, 28) uint8 Fashion-MNIST image -> a drawing of it, (H, W) uint8, black ink on white.
 
     style: one of STYLES, or None for a random one (STYLE_WEIGHTS). label: the image's class, for the
-    details people draw on that kind of garment (`garment_details`); None draws none."""
+    details people draw on that kind of garment (`garment_details`) and, for tops and trousers, sometimes
+    the shape people draw instead of the photo's (`person_shape`, PERSON_SHAPE_P); None uses neither."""
     style = style or STYLES[int(rng.choice(len(STYLES), p=STYLE_WEIGHTS))]
     big = cv2.resize(np.asarray(image28, np.float32) / 255.0, (28 * SCALE, 28 * SCALE), interpolation=cv2.INTER_LINEAR)
     big = _warp(np.pad(big, PAD), rng)
-    mask = _mask(big, rng)
+    body, cuffs, photo = None, None, True
+    if label is not None and style != "edges" and rng.random() < PERSON_SHAPE_P.get(int(label), 0.0):
+        mask, body, cuffs = person_shape(int(label), big.shape, rng)  # drawn from the class, not the photo
+        photo = False
+    else:
+        mask = _mask(big, rng)
     width = int(rng.integers(3, 26))  # the brush: 12-36 px on a ~250-475 px drawing is 3-20 px here
     if style == "silhouette":
         ink = mask * 255
+    elif style == "scribble":
+        ink = scribble(mask, width, rng)
+        if rng.random() < 0.5:
+            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            ink = cv2.drawContours(ink, contours, -1, 255, thickness=width, lineType=cv2.LINE_AA)
     elif style in ("outline", "contour"):
         if style == "outline":
             contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -266,11 +407,11 @@ def draw_like_a_person(image28: np.ndarray, rng: np.random.Generator, style: str
             ink = _polyline_outline(mask, width, rng)
         # detail lines: a coat's opening, a collar, buttons, a zip, seams, laces; what tells a coat, a shirt
         # and a pullover apart once the shading is gone
-        if rng.random() < DETAIL_P[style]:
+        if photo and rng.random() < DETAIL_P[style]:
             inner = _inner_edges(big, mask, rng)
             ink = np.maximum(ink, cv2.dilate(inner, np.ones((max(1, width // 2),) * 2, np.uint8)))
-        if label is not None and rng.random() < DETAILS_P.get(int(label), 0.7):
-            ink = np.maximum(ink, garment_details(mask, int(label), width, rng))
+        if label is not None and rng.random() < (DETAILS_P if photo else PERSON_DETAILS_P).get(int(label), 0.7):
+            ink = np.maximum(ink, garment_details(mask, int(label), width, rng, body, cuffs))
     elif style == "edges":
         edges = _inner_edges(big, None, rng)
         ink = cv2.dilate(edges, np.ones((max(1, width // 2),) * 2, np.uint8))

@@ -81,6 +81,56 @@ def test_class_details_are_drawn_inside_the_garment_and_only_with_a_label(datase
     assert np.array_equal(render_drawings(coats, seed=1, workers=1, labels=np.full(len(coats), 4)), b)
 
 
+def _runs(row: np.ndarray) -> int:
+    """How many separate stretches of ink a row of a 0/1 mask crosses."""
+    return int(np.count_nonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])) == 1))
+
+
+def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
+    """person_shape: a top drawn as people draw it has sleeves apart from its body (a row crosses sleeve,
+    body, sleeve), short ones for a T-shirt and long ones for a pullover; a trouser has two legs."""
+    from fmnist.sketches import person_shape
+
+    rng = np.random.default_rng(0)
+    shape = (304, 304)
+    reach = {0: [], 2: []}
+    apart = 0
+    for label in (0, 2):
+        for _ in range(20):
+            mask, body, cuffs = person_shape(label, shape, rng)
+            assert mask.any() and body is not None and not (body & ~mask).any() and len(cuffs) == 2
+            ys = np.flatnonzero(body.any(1))
+            sleeves = mask & ~cv2_dilate(body)
+            reach[label].append((np.flatnonzero(sleeves.any(1)).max() - ys[0]) / (ys[-1] - ys[0]))
+            apart += label == 2 and max(_runs(r) for r in mask[ys[0]:ys[-1]]) >= 3
+    assert np.median(reach[0]) < 0.5 < np.median(reach[2])   # T-shirt sleeves end high, pullover ones low
+    assert apart >= 14                                       # most pullovers' sleeves stand off the body
+    for _ in range(10):
+        mask, body, cuffs = person_shape(1, shape, rng)
+        ys = np.flatnonzero(mask.any(1))
+        hem = int(ys[0] + 0.85 * (ys[-1] - ys[0]))
+        assert body is None and cuffs == [] and _runs(mask[hem]) == 2  # two legs towards the hem
+
+
+def cv2_dilate(mask, k=5):
+    import cv2
+    return cv2.dilate(mask, np.ones((k, k), np.uint8))
+
+
+def test_scribble_shades_a_shape_in_one_stroke():
+    from scipy import ndimage
+
+    from fmnist.sketches import scribble
+
+    mask = np.zeros((304, 304), np.uint8)
+    mask[60:240, 90:210] = 1
+    for seed in range(5):
+        ink = scribble(mask, 8, np.random.default_rng(seed)) > 0
+        assert (ink & mask.astype(bool)).sum() > 0.3 * mask.sum()  # shaded, not outlined
+        assert not (ink & ~cv2_dilate(mask, 9).astype(bool)).any()  # a little over the edge at most
+        assert ndimage.label(ink, np.ones((3, 3)))[1] == 1          # one stroke back and forth
+
+
 def test_model_inputs_look_like_the_dataset(images):
     """Through prepare(): bright ink on black, cropped so the longest side spans the 28 pixels."""
     x = render_drawings(images[:12], seed=0, workers=1)
@@ -131,7 +181,7 @@ def test_drawings_and_photos_are_told_apart(images):
     assert np.mean([looks_like_drawing(read_image(_as_jpeg(d))) for d in drawn]) >= 0.8  # JPEG q75: 87% here
     assert np.mean([looks_like_drawing(g) for g in photos]) <= 0.1
     # prepare() records which path it took, whatever the entry (sketchpad dict, file, array)
-    d = draw_like_a_person(images[0], rng, "outline")
+    d = next(x for x in drawn if looks_like_drawing(x.astype(np.float32) / 255))  # one the detector calls a drawing
     assert prepare({"composite": np.stack([d] * 3 + [np.full_like(d, 255)], -1)}).drawing
     assert prepare(_as_jpeg(d)).drawing and prepare(d).drawing
     assert not prepare(render_as_random_upload(images[2], rng)).drawing
@@ -208,3 +258,23 @@ def test_outlier_loss_pushes_doodles_towards_no_class():
     assert batch_loss(confident, y, outliers=True) > batch_loss(flat, y, outliers=True)
     assert torch.isclose(batch_loss(confident[:1], y[:1], outliers=True),
                          torch.nn.functional.cross_entropy(confident[:1], y[:1]))
+
+
+def test_the_held_out_drawings_cover_every_class_and_read_as_drawings():
+    """bench/heldout_drawings.py: 3 designs x 3 layouts per class, each a sketchpad value the app
+    reads as a drawing, none empty or cut off the canvas."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import heldout_drawings as held
+
+    x, labels, names = held.drawings()
+    assert x.shape == (90, 1, 28, 28) and np.bincount(labels).tolist() == [9] * 10 and len(set(names)) == 90
+    assert (x.flatten(1).amax(1) > 0.5).all()
+    for label, designs in held.DESIGNS.items():
+        for layout in held.LAYOUTS:
+            rgba = held.render(designs[0](), held.ASPECT[label], layout)
+            ink = rgba[..., 0] < 128
+            assert ink.any() and not (ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any())
+            assert prepare({"composite": rgba, "layers": [], "background": None}).drawing
