@@ -27,7 +27,8 @@ from fmnist.sketches import VERSION, drawing_bank  # noqa: E402
 from fmnist.training import TrainConfig, fit  # noqa: E402
 
 RECIPE = ("the study-recipe model, then {minutes:g} min with half of each batch drawings (fmnist.sketches v{version}: "
-          "silhouettes, outlines, contours and edges, with class details), "
+          "silhouettes, outlines, contours, edges and scribbles, with class details; some tops and trousers in the "
+          "shapes people draw), "
           "horizontal flips only (upright: departs from the study's vertical flips and ±90° rotations), "
           "AdamW lr 1e-4 cosine; temperature fitted on validation photos and drawings")
 
