@@ -1,14 +1,14 @@
 """Make the drawing-aware models: fine-tune each shipped study model with drawings mixed into its batches,
 calibrate it, and install it as checkpoints/drawings/<arch>/ (the Sketch tab's and /predict's models).
 
-    .venv/bin/python tools/train_drawings.py --minutes 8 --outliers 0.1   # all three, as shipped
+    .venv/bin/python tools/train_drawings.py                  # all three, as shipped (12 min each on 2 cores)
     .venv/bin/python tools/train_drawings.py --archs sa --minutes 5 --out runs/drawings   # without installing
 
 The recipe (stored in each checkpoint's config and "recipe"): the study-recipe checkpoint, then a warm
-restart of `minutes` minutes with half of each batch shown as drawings (fmnist.sketches), AdamW at a
-cosine-decayed lr 1e-4 and **horizontal flips only**: an upright phase, which departs from the study's
-vertical flips and +-90 degree rotations (people draw garments upright, and the test images are
-upright). The study comparison keeps the models trained with the study's augmentations throughout.
+restart of `minutes` minutes with a `drawings` share of each batch shown as drawings (fmnist.sketches)
+and an `outliers` share as non-garment doodles, AdamW at a cosine-decayed lr and **horizontal flips
+only**: an upright phase, which departs from the study's vertical flips and +-90 degree rotations
+(people draw garments upright, and the test images are upright). The study comparison keeps the models trained with the study's augmentations throughout.
 Then a temperature is fitted on the validation photos and a drawing of each (fmnist.calibrate).
 """
 from __future__ import annotations
@@ -26,19 +26,19 @@ from fmnist.data import load_fashion_mnist, make_split  # noqa: E402
 from fmnist.sketches import VERSION, drawing_bank  # noqa: E402
 from fmnist.training import TrainConfig, fit  # noqa: E402
 
-RECIPE = ("the study-recipe model, then {minutes:g} min with half of each batch drawings (fmnist.sketches v{version}: "
+RECIPE = ("the study-recipe model, then {minutes:g} min with {drawings:.0%} of each batch drawings (fmnist.sketches v{version}: "
           "silhouettes, outlines, contours, edges and scribbles, with class details; some tops and trousers in the "
           "shapes people draw), "
           "horizontal flips only (upright: departs from the study's vertical flips and ±90° rotations), "
-          "AdamW lr 1e-4 cosine; temperature fitted on validation photos and drawings")
+          "AdamW lr {lr:g} cosine; temperature fitted on validation photos and drawings")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", nargs="+", default=["simple", "sa", "gated"])
-    p.add_argument("--minutes", type=float, default=5.0)
-    p.add_argument("--drawings", type=float, default=0.5)
-    p.add_argument("--outliers", type=float, default=0.0, help="fraction of each batch as non-garment doodles")
+    p.add_argument("--minutes", type=float, default=12.0)
+    p.add_argument("--drawings", type=float, default=0.6, help="fraction of each batch shown as drawings")
+    p.add_argument("--outliers", type=float, default=0.1, help="fraction of each batch as non-garment doodles")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--out", default=str(CHECKPOINT_DIR / "drawings"), help="folder of <arch>/ checkpoints")
     a = p.parse_args()
@@ -57,7 +57,7 @@ def main() -> int:
                 print(f"{arch} epoch {ev['epoch']}: val {ev['val_acc']:.4f} ({ev['elapsed_s']:.0f} s)", flush=True)
         result = ev["result"]
         cal = calibrate(result.model, split.val_images, split.val_labels, drawing_bank(split.val_images, cfg.seed, labels=split.val_labels))
-        recipe = RECIPE.format(minutes=a.minutes, version=VERSION)
+        recipe = RECIPE.format(minutes=a.minutes, drawings=a.drawings, lr=a.lr, version=VERSION)
         if a.outliers:
             recipe += f"; {a.outliers:.0%} of each batch non-garment doodles trained towards no class (outlier exposure)"
         path = save_result(result, Path(a.out) / arch, calibration=cal, recipe=recipe,
