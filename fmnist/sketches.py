@@ -4,7 +4,7 @@ sketches as well as photos.
 The models only ever saw solid grey photos, where the only thin-line garments are sandals, so a drawn
 outline of a trouser looked like a sandal or a bag to all of them. Following "Edge Augmentation for
 Large-Scale Sketch Recognition without Sketches" (arXiv 2202.13164: randomized thin edges of photos
-stand in for sketches), each training image can be turned into one of four kinds of drawing:
+stand in for sketches), each training image can be turned into one of five kinds of drawing:
 
 - ``silhouette``: the garment's mask, thresholded and filled, in solid ink (people shade shapes in);
 - ``outline``: the mask's boundary at a random stroke width;
