@@ -79,6 +79,13 @@ def _inner_edges(big: np.ndarray, mask: np.ndarray, rng: np.random.Generator) ->
     return np.isin(labels, keep).astype(np.uint8) * 255
 
 
+def _boundary(mask: np.ndarray, width: int, ink: np.ndarray | None = None) -> np.ndarray:
+    """The mask's outer boundary drawn at `width` (uint8 0/255), onto `ink` if given."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(np.zeros_like(mask) if ink is None else ink, contours, -1, 255, thickness=width,
+                            lineType=cv2.LINE_AA)
+
+
 def _polyline_outline(mask: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
     """The mask's contours traced, simplified, jittered, partly left open, drawn as polylines."""
     ink = np.zeros_like(mask)
@@ -397,12 +404,10 @@ def draw_like_a_person(image28: np.ndarray, rng: np.random.Generator, style: str
     elif style == "scribble":
         ink = scribble(mask, width, rng)
         if rng.random() < 0.5:
-            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            ink = cv2.drawContours(ink, contours, -1, 255, thickness=width, lineType=cv2.LINE_AA)
+            ink = _boundary(mask, width, ink)
     elif style in ("outline", "contour"):
         if style == "outline":
-            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            ink = cv2.drawContours(np.zeros_like(mask), contours, -1, 255, thickness=width, lineType=cv2.LINE_AA)
+            ink = _boundary(mask, width)
         else:
             ink = _polyline_outline(mask, width, rng)
         # detail lines: a coat's opening, a collar, buttons, a zip, seams, laces; what tells a coat, a shirt

@@ -86,6 +86,11 @@ def _runs(row: np.ndarray) -> int:
     return int(np.count_nonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])) == 1))
 
 
+def _dilate(mask: np.ndarray, k: int = 5) -> np.ndarray:
+    import cv2
+    return cv2.dilate(mask, np.ones((k, k), np.uint8))
+
+
 def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
     """person_shape: a top drawn as people draw it has sleeves apart from its body (a row crosses sleeve,
     body, sleeve), short ones for a T-shirt and long ones for a pullover; a trouser has two legs."""
@@ -100,7 +105,7 @@ def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
             mask, body, cuffs = person_shape(label, shape, rng)
             assert mask.any() and body is not None and not (body & ~mask).any() and len(cuffs) == 2
             ys = np.flatnonzero(body.any(1))
-            sleeves = mask & ~cv2_dilate(body)
+            sleeves = mask & ~_dilate(body)
             reach[label].append((np.flatnonzero(sleeves.any(1)).max() - ys[0]) / (ys[-1] - ys[0]))
             apart += label == 2 and max(_runs(r) for r in mask[ys[0]:ys[-1]]) >= 3
     assert np.median(reach[0]) < 0.5 < np.median(reach[2])   # T-shirt sleeves end high, pullover ones low
@@ -110,11 +115,6 @@ def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
         ys = np.flatnonzero(mask.any(1))
         hem = int(ys[0] + 0.85 * (ys[-1] - ys[0]))
         assert body is None and cuffs == [] and _runs(mask[hem]) == 2  # two legs towards the hem
-
-
-def cv2_dilate(mask, k=5):
-    import cv2
-    return cv2.dilate(mask, np.ones((k, k), np.uint8))
 
 
 def test_scribble_shades_a_shape_in_one_stroke():
@@ -127,7 +127,7 @@ def test_scribble_shades_a_shape_in_one_stroke():
     for seed in range(5):
         ink = scribble(mask, 8, np.random.default_rng(seed)) > 0
         assert (ink & mask.astype(bool)).sum() > 0.3 * mask.sum()  # shaded, not outlined
-        assert not (ink & ~cv2_dilate(mask, 9).astype(bool)).any()  # a little over the edge at most
+        assert not (ink & ~_dilate(mask, 9).astype(bool)).any()  # a little over the edge at most
         assert ndimage.label(ink, np.ones((3, 3)))[1] == 1          # one stroke back and forth
 
 

@@ -8,8 +8,9 @@ The recipe (stored in each checkpoint's config and "recipe"): the study-recipe c
 restart of `minutes` minutes with a `drawings` share of each batch shown as drawings (fmnist.sketches)
 and an `outliers` share as non-garment doodles, AdamW at a cosine-decayed lr and **horizontal flips
 only**: an upright phase, which departs from the study's vertical flips and +-90 degree rotations
-(people draw garments upright, and the test images are upright). The study comparison keeps the models trained with the study's augmentations throughout.
-Then a temperature is fitted on the validation photos and a drawing of each (fmnist.calibrate).
+(people draw garments upright, and the test images are upright). The study comparison keeps the models
+trained with the study's augmentations throughout. Then a temperature is fitted on the validation
+photos and a drawing of each (fmnist.calibrate).
 """
 from __future__ import annotations
 
