@@ -183,3 +183,17 @@ class ModelZoo:
         """{model: {class: probability}} for all available models: the /predict API's answer."""
         x = prepare(image).tensor
         return {n: {c: float(v) for c, v in zip(CLASSES, p[0])} for n, p in self.probabilities(x).items()}
+
+    def verdict_json(self, image) -> dict:
+        """The /verdict API's answer: what the Sketch tab says, as data. `garment` is False where the app
+        says "does not look like a garment" (then `answer` is None); `answer` is the class with the highest
+        mean calibrated probability; `verdict` is the tab's sentence (Markdown); per model its top class
+        and probability; `drawing` says whether the input was read as a drawing."""
+        result = self.compare(image, explain=False)
+        garment = result.looks_like_a_garment
+        mean = {c: float(np.mean([p.probs[c] for p in result.predictions.values()])) for c in CLASSES}
+        best = max(mean, key=mean.get) if result.predictions else None
+        return {"garment": garment, "answer": best if garment else None,
+                "confidence": mean[best] if best else 0.0, "verdict": result.verdict,
+                "drawing": result.prepared.drawing,
+                "models": {n: {"top": p.top, "confidence": p.confidence} for n, p in result.predictions.items()}}

@@ -446,7 +446,8 @@ def _metrics_tab(zoo: ModelZoo, answering: ModelZoo, archs: list[str]) -> tuple:
 
 
 def _predict_api(zoo: ModelZoo) -> None:
-    """/predict: one image file → {model: {class: probability}} for every available model."""
+    """/predict: one image file → {model: {class: probability}} for every available model; /verdict: the
+    Sketch tab's answer for it, "does not look like a garment" included."""
     def predict_api(path):
         """Classify one image file with every available model: {model: {class: probability}}."""
         try:
@@ -459,6 +460,20 @@ def _predict_api(zoo: ModelZoo) -> None:
         api_json = gr.JSON()
         api_btn = gr.Button("predict")
     api_btn.click(predict_api, api_file, api_json, api_name="predict", concurrency_limit=4)
+
+    def verdict_api(path):
+        """What the Sketch tab says about one image file: {garment, answer, confidence, verdict, drawing,
+        models: {model: {top, confidence}}}; answer is None where it does not look like a garment."""
+        try:
+            return zoo.verdict_json(path)
+        except ImageError as e:
+            raise gr.Error(str(e))
+
+    with gr.Row(visible=False):
+        verdict_file = gr.File(label="image file")
+        verdict_out = gr.JSON()
+        verdict_btn = gr.Button("verdict")
+    verdict_btn.click(verdict_api, verdict_file, verdict_out, api_name="verdict", concurrency_limit=4)
 
 
 def launch_kwargs() -> dict:

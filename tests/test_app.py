@@ -126,6 +126,25 @@ def test_predict_answers_with_the_drawing_aware_models(client):
     assert all(max(p, key=p.get) == "Trouser" for p in out.values()), out
 
 
+def test_verdict_api_names_a_drawn_garment_and_flags_a_spiral(client):
+    """/verdict says what the Sketch tab says: a garment's name, or "does not look like a garment"."""
+    out = client.predict(handle_file(str(DRAWING)), api_name="/verdict")
+    assert out["garment"] is True and out["answer"] == "Trouser" and out["drawing"] is True
+    assert set(out["models"]) == set(fmnist.list_models())
+    assert all(m["top"] == "Trouser" for m in out["models"].values()), out
+    assert "Trouser" in out["verdict"] and 0.49 <= out["confidence"] <= 1
+    spiral = client.predict(handle_file(str(DRAWING.with_name("x-spiral-0.png"))), api_name="/verdict")
+    assert spiral["garment"] is False and spiral["answer"] is None
+    assert "does not look like a garment" in spiral["verdict"]
+
+
+def test_verdict_api_gives_a_clear_error_for_a_bad_file(client, tmp_path):
+    bad = tmp_path / "empty.png"
+    bad.write_bytes(b"")
+    with pytest.raises(Exception, match="empty"):
+        client.predict(handle_file(str(bad)), api_name="/verdict")
+
+
 def test_an_uploaded_drawing_takes_the_sketchpad_path(client):
     import numpy as np
     from PIL import Image
