@@ -191,8 +191,9 @@ class ModelZoo:
         and probability; `drawing` says whether the input was read as a drawing."""
         result = self.compare(image, explain=False)
         garment = result.looks_like_a_garment
-        mean = {c: float(np.mean([p.probs[c] for p in result.predictions.values()])) for c in CLASSES}
-        best = max(mean, key=mean.get) if result.predictions else None
+        preds = list(result.predictions.values())
+        mean = {c: float(np.mean([p.probs[c] for p in preds])) for c in CLASSES} if preds else {}
+        best = max(mean, key=mean.get) if mean else None
         return {"garment": garment, "answer": best if garment else None,
                 "confidence": mean[best] if best else 0.0, "verdict": result.verdict,
                 "drawing": result.prepared.drawing,
