@@ -50,6 +50,12 @@ class Comparison:
         return bool(looks_like_garments(probs)[0])
 
     @property
+    def mean_probs(self) -> dict[str, float]:
+        """Each class's calibrated probability averaged over the models ({} without models)."""
+        preds = list(self.predictions.values())
+        return {c: float(np.mean([p.probs[c] for p in preds])) for c in CLASSES} if preds else {}
+
+    @property
     def verdict(self) -> str:
         """An honest one-liner: the answer (and who disagrees), or that this does not look like a garment
         and what to do."""
@@ -62,7 +68,7 @@ class Comparison:
             hint = HOW_TO_DRAW if self.prepared.drawing else "Try a photo of one garment on a plain background."
             return f"**This does not look like a garment** to the models ({why}: {votes}). {hint}"
         if len(tops) > 1:
-            mean = {c: np.mean([p.probs[c] for p in self.predictions.values()]) for c in CLASSES}
+            mean = self.mean_probs
             best = max(mean, key=mean.get)
             return (f"Most likely **{best}** ({mean[best]:.0%} on average), but the models disagree: {votes}. "
                     "Extra details help tell similar garments apart (a coat's opening, a shirt's collar and buttons).")
@@ -191,8 +197,7 @@ class ModelZoo:
         and probability; `drawing` says whether the input was read as a drawing."""
         result = self.compare(image, explain=False)
         garment = result.looks_like_a_garment
-        preds = list(result.predictions.values())
-        mean = {c: float(np.mean([p.probs[c] for p in preds])) for c in CLASSES} if preds else {}
+        mean = result.mean_probs
         best = max(mean, key=mean.get) if mean else None
         return {"garment": garment, "answer": best if garment else None,
                 "confidence": mean[best] if best else 0.0, "verdict": result.verdict,

@@ -1,6 +1,7 @@
 """The Gradio app: lays out and wires; all work is done by fmnist's functions (the only gradio import)."""
 from __future__ import annotations
 
+import functools
 import os
 
 import gradio as gr
@@ -450,30 +451,29 @@ def _predict_api(zoo: ModelZoo) -> None:
     Sketch tab's answer for it, "does not look like a garment" included."""
     def predict_api(path):
         """Classify one image file with every available model: {model: {class: probability}}."""
-        try:
-            return zoo.predict_json(path)
-        except ImageError as e:
-            raise gr.Error(str(e))
-
-    with gr.Row(visible=False):
-        api_file = gr.File(label="image file")
-        api_json = gr.JSON()
-        api_btn = gr.Button("predict")
-    api_btn.click(predict_api, api_file, api_json, api_name="predict", concurrency_limit=4)
+        return zoo.predict_json(path)
 
     def verdict_api(path):
         """What the Sketch tab says about one image file: {garment, answer, confidence, verdict, drawing,
         models: {model: {top, confidence}}}; answer is None where it does not look like a garment."""
+        return zoo.verdict_json(path)
+
+    for fn in (predict_api, verdict_api):
+        with gr.Row(visible=False):
+            file, out, button = gr.File(label="image file"), gr.JSON(), gr.Button(fn.__name__)
+        button.click(_image_errors_as_messages(fn), file, out, api_name=fn.__name__.removesuffix("_api"),
+                     concurrency_limit=4)
+
+
+def _image_errors_as_messages(fn):
+    """fn(path), with a file that is not a usable image answered by a gr.Error that says why."""
+    @functools.wraps(fn)
+    def wrapped(path):
         try:
-            return zoo.verdict_json(path)
+            return fn(path)
         except ImageError as e:
             raise gr.Error(str(e))
-
-    with gr.Row(visible=False):
-        verdict_file = gr.File(label="image file")
-        verdict_out = gr.JSON()
-        verdict_btn = gr.Button("verdict")
-    verdict_btn.click(verdict_api, verdict_file, verdict_out, api_name="verdict", concurrency_limit=4)
+    return wrapped
 
 
 def launch_kwargs() -> dict:
