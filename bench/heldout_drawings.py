@@ -212,8 +212,9 @@ OWN_ASPECT = {"_tank": 0.6}
 LAYOUTS = ((380, 280, 280, 18), (260, 300, 260, 30), (440, 270, 300, 12))  # (height px, centre x, centre y, brush)
 
 
-def render(strokes, aspect: float, layout) -> np.ndarray:
-    """A design on a 560 px white canvas as the sketchpad's composite (RGBA, black ink)."""
+def render(strokes, aspect: float, layout, anti_aliased: bool = False) -> np.ndarray:
+    """A design on a 560 px white canvas as the sketchpad's composite (RGBA, black ink); anti_aliased:
+    as a paint program draws it instead (half-tone edges, butt ends)."""
     h, cx, cy, brush = layout
     w = h * aspect
     if w > 500:
@@ -227,6 +228,12 @@ def render(strokes, aspect: float, layout) -> np.ndarray:
         fill = isinstance(s, tuple) and s[0] == "fill"
         unit = (np.array(s[1] if fill else s, np.float64) - lo) / span
         pts = np.stack([cx - w / 2 + unit[:, 0] * w, cy - h / 2 + unit[:, 1] * h], 1)
+        if anti_aliased:  # 4 bits of sub-pixel precision
+            fine = (pts * 16).round().astype(np.int32)
+            if fill:
+                cv2.fillPoly(canvas, [fine], 0, cv2.LINE_AA, shift=4)
+            cv2.polylines(canvas, [fine], False, 0, brush, cv2.LINE_AA, shift=4)
+            continue
         pts = pts.round().astype(np.int32)
         if fill:
             cv2.fillPoly(canvas, [pts], 0, cv2.LINE_8)
