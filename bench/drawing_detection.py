@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import heldout_drawings as held  # noqa: E402
-from drawings import load_drawings  # noqa: E402
+from drawings import load_drawings, on_white  # noqa: E402
 from fmnist.data import load_fashion_mnist  # noqa: E402
 from fmnist.images import read_image, render_as_random_upload  # noqa: E402
 from fmnist.preprocess import looks_like_drawing  # noqa: E402
@@ -43,8 +43,7 @@ def _rate(greys) -> str:
 
 def main() -> None:
     rows = []
-    bench = [np.asarray(Image.alpha_composite(Image.new("RGBA", d["rgba"].shape[1::-1], "white"),
-                                              Image.fromarray(d["rgba"])).convert("L")) for d in load_drawings()]
+    bench = [on_white(d["rgba"]) for d in load_drawings()]
     rows += [("benchmark drawings, PNG", _rate(bench)), ("benchmark drawings, JPEG q75", _rate(_jpeg(g) for g in bench))]
     for brush in (3, 6, 12, 18):
         aa = [held.render(fn(), held.OWN_ASPECT.get(fn.__name__, held.ASPECT[label]), lay[:3] + (brush,), anti_aliased=True)[..., 0]

@@ -45,10 +45,15 @@ def load_drawings(folder: Path = DRAWINGS) -> list[dict]:
     return index
 
 
+def on_white(rgba: np.ndarray) -> np.ndarray:
+    """The drawing's RGBA value over white, as a grey uint8 image."""
+    return np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.shape[1::-1], "white"),
+                                            Image.fromarray(rgba)).convert("L"))
+
+
 def upload_forms(rgba: np.ndarray) -> dict[str, bytes]:
     """The drawing as files a visitor might upload."""
-    grey = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.shape[1::-1], "white"),
-                                            Image.fromarray(rgba)).convert("L"))
+    grey = on_white(rgba)
     forms = {}
     buf = io.BytesIO()
     Image.fromarray(grey).save(buf, "PNG")

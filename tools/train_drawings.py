@@ -73,7 +73,7 @@ def main() -> int:
         path = save_result(result, Path(a.out) / arch, calibration=cal, recipe=recipe,
                            study_model={"test_accuracy": base.meta["test_metrics"]["accuracy"]})
         print(f"{arch}: test {result.test_metrics['accuracy']:.4f} (study model {base.meta['test_metrics']['accuracy']:.4f}), "
-              f"{epochs} epochs in {(result.train_time_s - sum(r.get('train_time_s', 0) for r in result.previous_runs)) / 60:.1f} min, temperature {cal['temperature']:.3f}, val NLL {cal['nll_before']:.3f} -> {cal['nll_after']:.3f} -> {path}",
+              f"{epochs} epochs in {(result.train_time_s - float(base.meta.get('train_time_s') or 0.0)) / 60:.1f} min, temperature {cal['temperature']:.3f}, val NLL {cal['nll_before']:.3f} -> {cal['nll_after']:.3f} -> {path}",
               flush=True)
     return 0
 
