@@ -168,6 +168,8 @@ def main(argv=None):
     zoo = ModelZoo(checkpoint_dir=folder)
     if zoo.unavailable:
         print("unavailable:", zoo.unavailable)
+    if not zoo.models:
+        sys.exit(f"no model could be loaded from {a.models}")
     res = run(zoo, load_drawings(), a.fill)
     print(f"models: {a.models}{' (outlines filled)' if a.fill else ''}")
     print(report(res))

@@ -61,6 +61,9 @@ class TrainConfig:
     data_dir: str | None = None
     resume: str | None = None     # checkpoint to continue from (weights, history, epoch counter)
     restart_schedule: bool = False  # with resume: a fresh schedule over this run (a warm restart, SGDR)
+    best_of_this_run: bool = False  # with resume: the best epoch is one of this run's, not of the whole
+                                    # history (a round with other data: its weights, even if the earlier
+                                    # epochs scored higher on validation photos)
     time_budget_s: float | None = None  # stop after this much training time; schedules follow the clock
     final_phase: float = 0.0      # share of the run, at its end, trained with final_augment and a fresh
                                   # cosine from final_lr: an upright phase (fmnist.recipes); study: 0
@@ -342,8 +345,9 @@ def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
         schedule_offset=(start_epoch - first) / max(cfg.epochs - first, 1),
         warmup=cfg.warmup_epochs / max(cfg.epochs - first, 1), history=history, prior_s=prior_s,
         time_to_best=time_to_best, previous_runs=previous_runs)
-    run.best_acc = max((h["val_acc"] for h in history), default=-1.0)
-    run.best_epoch = max(history, key=lambda h: h["val_acc"])["epoch"] if history else 0
+    earlier = [] if cfg.best_of_this_run else history
+    run.best_acc = max((h["val_acc"] for h in earlier), default=-1.0)
+    run.best_epoch = max(earlier, key=lambda h: h["val_acc"])["epoch"] if earlier else 0
     run.best_state = copy.deepcopy(run.evaluated.state_dict())
     return run
 

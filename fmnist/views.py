@@ -185,7 +185,7 @@ def _bench_cell(res: dict | None, name: str) -> str:
     if not acc:
         return "–"
     uploads = [v for k, v in acc.items() if k != "sketchpad"]
-    return f"{acc.get('sketchpad', float('nan')):.0%} / {np.mean(uploads):.0%}"
+    return f"{acc.get('sketchpad', float('nan')):.1%} / {np.mean(uploads):.1%}"
 
 
 def drawing_models_markdown(study_meta: dict[str, dict], drawing_meta: dict[str, dict], bench: dict | None) -> str:
@@ -202,9 +202,14 @@ def drawing_models_markdown(study_meta: dict[str, dict], drawing_meta: dict[str,
         fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
         lines.append(f"| {n} | {fmt(before)} | {fmt(after)} | {_bench_cell((bench or {}).get('study'), n)} | "
                      f"{_bench_cell((bench or {}).get('drawings'), n)} |")
-    recipe = next((m.get("recipe") for m in drawing_meta.values() if m.get("recipe")), None)
-    if recipe:
-        lines += ["", f"Drawing-aware recipe: {recipe}."]
+    recipes: dict[str, list[str]] = {}  # recipe -> the models trained with it
+    for n, m in drawing_meta.items():
+        if m.get("recipe"):
+            recipes.setdefault(m["recipe"], []).append(n)
+    if len(recipes) == 1:
+        lines += ["", f"Drawing-aware recipe: {next(iter(recipes))}."]
+    elif recipes:
+        lines += ["", "Drawing-aware recipes:"] + [f"- {', '.join(names)}: {r}." for r, names in recipes.items()]
     if bench:
         lines += ["", f"Drawing benchmark: {bench['drawings'].get('drawings', '?')} garment drawings made with the "
                   "mouse on this sketchpad, as its value and as four kinds of uploaded file "

@@ -7,7 +7,7 @@ from gradio_client import Client, handle_file
 import fmnist
 from conftest import free_port
 from fmnist.checkpoints import CHECKPOINT_DIR
-from fmnist.inference import ModelZoo
+from fmnist.inference import GARMENT_CONFIDENCE, ModelZoo
 from fmnist.views import example_paths
 
 
@@ -132,7 +132,7 @@ def test_verdict_api_names_a_drawn_garment_and_flags_a_spiral(client):
     assert out["garment"] is True and out["answer"] == "Trouser" and out["drawing"] is True
     assert set(out["models"]) == set(fmnist.list_models())
     assert all(m["top"] == "Trouser" for m in out["models"].values()), out
-    assert "Trouser" in out["verdict"] and 0.49 <= out["confidence"] <= 1
+    assert "Trouser" in out["verdict"] and GARMENT_CONFIDENCE <= out["confidence"] <= 1
     spiral = client.predict(handle_file(str(DRAWING.with_name("x-spiral-0.png"))), api_name="/verdict")
     assert spiral["garment"] is False and spiral["answer"] is None
     assert "does not look like a garment" in spiral["verdict"]

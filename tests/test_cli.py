@@ -130,3 +130,26 @@ def test_recipe_sets_the_config_and_explicit_options_win():
     default = fmnist.TrainConfig()
     assert (study.lr, study.epochs, study.schedule, study.time_budget_s, study.final_phase, study.patience) == (
         default.lr, default.epochs, default.schedule, default.time_budget_s, default.final_phase, default.patience)
+
+
+def test_ship_installs_a_drawing_run_and_refuses_one_without_calibration(tmp_path):
+    """tools/ship.py --drawings: a calibrated run lands in drawings/<arch>/ and loads; a study-recipe run
+    (no calibration, no recipe) is refused and nothing is written."""
+    import shutil
+
+    run_dir = tmp_path / "runs" / "simple"
+    shutil.copytree(ROOT / "checkpoints" / "drawings" / "simple", run_dir)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FMNIST_CHECKPOINTS": str(tmp_path / "ckpts")}
+    ship = [sys.executable, str(ROOT / "tools" / "ship.py"), "--drawings"]
+    p = subprocess.run([*ship, str(ROOT / "checkpoints" / "simple")], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode != 0 and "no calibration" in p.stderr
+    assert not (tmp_path / "ckpts").exists()
+    p = subprocess.run([*ship, str(run_dir)], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    from fmnist.checkpoints import load_checkpoint
+
+    shipped = load_checkpoint(tmp_path / "ckpts" / "drawings" / "simple")
+    original = load_checkpoint(run_dir)
+    assert shipped.meta["shipped_from"] == "runs/simple"
+    assert shipped.meta["calibration"] == original.meta["calibration"]
+    assert all((a == b).all() for a, b in zip(shipped.model.state_dict().values(), original.model.state_dict().values()))

@@ -92,6 +92,21 @@ def test_warm_restart_runs_a_fresh_schedule_and_counts_all_training_time(small_s
     assert [(r["epochs"], r["config"]["epochs"]) for r in previous] == [(2, 2)]
 
 
+def test_a_round_with_other_data_keeps_its_own_weights_when_asked(small_split, tmp_path):
+    """Resumed from a model that scored higher than this round ever does: by default the whole history's
+    best (the earlier weights) is kept; with best_of_this_run the round's own best epoch is."""
+    first = fmnist.train(_cfg(epochs=2, lr=3e-3), small_split)
+    path = fmnist.save_result(first, tmp_path / "first.safetensors")
+    ruin = dict(epochs=3, lr=5.0, weight_decay=0.0, resume=str(path), restart_schedule=True)  # spoils the weights
+    kept = fmnist.train(_cfg(**ruin), small_split)
+    own = fmnist.train(_cfg(**ruin, best_of_this_run=True), small_split)
+    assert kept.history[2]["val_acc"] < max(h["val_acc"] for h in first.history)
+    assert kept.best_epoch == first.best_epoch
+    assert all(torch.equal(a, b) for a, b in zip(kept.model.state_dict().values(), first.model.state_dict().values()))
+    assert own.best_epoch == 3 and len(own.history) == 3
+    assert not all(torch.equal(a, b) for a, b in zip(own.model.state_dict().values(), first.model.state_dict().values()))
+
+
 def test_time_budget_ends_training(small_split):
     r = fmnist.train(_cfg(epochs=50, time_budget_s=1.0, schedule="cosine"), small_split)
     assert r.status == "time_budget" and len(r.history) < 50

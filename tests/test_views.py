@@ -127,8 +127,12 @@ def test_drawing_models_are_listed_beside_the_study_models_with_both_benchmarks(
         row = next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
         assert f"{zoo.meta[name]['test_metrics']['accuracy']:.4f}" in row
         assert f"{drawing_zoo.meta[name]['test_metrics']['accuracy']:.4f}" in row
-        assert f"{bench['drawings']['accuracy'][name]['sketchpad']:.0%}" in row
+        assert f"{bench['drawings']['accuracy'][name]['sketchpad']:.1%}" in row  # 89.5% must not read as 90%
     assert "departs from the study" in text and "horizontal flips only" in text
+    assert all(m["recipe"] in text for m in drawing_zoo.meta.values())  # each model's own recipe, not one for all
+    one = {"recipe": "recipe one", "test_metrics": {"accuracy": 0.9}}
+    two = drawing_models_markdown({}, {"a": one, "b": one, "c": {**one, "recipe": "recipe two"}}, None)
+    assert "Drawing-aware recipes:\n- a, b: recipe one.\n- c: recipe two." in two
     # a damaged or wrong-shaped benchmark file is ignored: the table shows dashes, the tab still builds
     for bad in ("{", '{"study": 1}', '{"study": {"accuracy": {"simple": {"sketchpad": "x"}}}, "drawings": {}}'):
         (tmp_path / "b.json").write_text(bad)

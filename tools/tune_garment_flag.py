@@ -47,7 +47,8 @@ def main() -> int:
     zoo = ModelZoo(checkpoint_dir=a.folder)
     if zoo.unavailable:
         print("unavailable:", zoo.unavailable)
-    seed = int(next(iter(zoo.meta.values()))["config"]["seed"])
+    meta = next(iter(zoo.meta.values()))
+    seed = int((meta.get("study_model") or {}).get("seed", meta["config"]["seed"]))  # the study model's split
     split = make_split(load_fashion_mnist(), int(next(iter(zoo.meta.values()))["config"]["val_size"]), seed)
     sets = {"validation photos": split.val_images,
             "validation drawings": drawing_bank(split.val_images, seed, labels=split.val_labels),
