@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fmnist.checkpoints import CHECKPOINT_DIR, load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
+from fmnist.checkpoints import CHECKPOINT_DIR, DRAWING_DIR, load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
 from fmnist.training import previous_run_chain  # noqa: E402
 
 KEEP_FROM_FILE = ("format", "arch", "init_args", "classes")  # rewritten by save_checkpoint itself
@@ -31,6 +31,5 @@ for run in runs:
     resumed = (meta.get("config") or {}).get("resume")
     if resumed and "previous_runs" not in meta and Path(resumed).is_file():  # trained before runs recorded it
         meta["previous_runs"] = previous_run_chain(read_metadata(Path(resumed)))
-    target = CHECKPOINT_DIR / "drawings" / ckpt.model.arch if drawings else CHECKPOINT_DIR / ckpt.model.arch
-    path = save_checkpoint(ckpt.model, target, **meta)
+    path = save_checkpoint(ckpt.model, (DRAWING_DIR if drawings else CHECKPOINT_DIR) / ckpt.model.arch, **meta)
     print(f"{run} -> {path} (test accuracy {meta['test_metrics']['accuracy']:.4f})")

@@ -86,13 +86,14 @@ def main() -> int:
         cal = calibrate(result.model, split.val_images, split.val_labels, drawing_bank(split.val_images, split_seed, labels=split.val_labels))
         epochs = len(result.history) - len(base.meta["history"])
         length = f"{a.minutes:g} min ({epochs} epochs)" if a.minutes else f"{epochs} epochs"
-        this = RECIPE.format(length=length, drawings=a.drawings, lr=a.lr, version=VERSION)
-        if a.outliers:
-            this += f"; {a.outliers:.0%} of each batch non-garment doodles trained towards no class (outlier exposure)"
-        if seed != split_seed:
-            this += f"; batches, drawings and doodles with seed {seed} (validation split of seed {split_seed})"
-        recipe = this if a.base == "study" else more_recipe(base.meta.get("recipe", "the drawing-aware model"),
-                                                            length, a, seed, split_seed)
+        if a.base == "study":
+            recipe = RECIPE.format(length=length, drawings=a.drawings, lr=a.lr, version=VERSION)
+            if a.outliers:
+                recipe += f"; {a.outliers:.0%} of each batch non-garment doodles trained towards no class (outlier exposure)"
+            if seed != split_seed:
+                recipe += f"; batches, drawings and doodles with seed {seed} (validation split of seed {split_seed})"
+        else:
+            recipe = more_recipe(base.meta.get("recipe", "the drawing-aware model"), length, a, seed, split_seed)
         path = save_result(result, Path(a.out) / arch, calibration=cal, recipe=recipe,
                            study_model={"test_accuracy": float(study["test_accuracy"]), "seed": split_seed})
         print(f"{arch}: test {result.test_metrics['accuracy']:.4f} (study model {float(study['test_accuracy']):.4f}), "

@@ -49,7 +49,7 @@ def main() -> int:
         print("unavailable:", zoo.unavailable)
     meta = next(iter(zoo.meta.values()))
     seed = int((meta.get("study_model") or {}).get("seed", meta["config"]["seed"]))  # the study model's split
-    split = make_split(load_fashion_mnist(), int(next(iter(zoo.meta.values()))["config"]["val_size"]), seed)
+    split = make_split(load_fashion_mnist(), int(meta["config"]["val_size"]), seed)
     sets = {"validation photos": split.val_images,
             "validation drawings": drawing_bank(split.val_images, seed, labels=split.val_labels),
             "held-out doodles": doodle_bank(a.doodles, HELD_OUT_DOODLE_SEED)}
