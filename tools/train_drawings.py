@@ -41,7 +41,7 @@ RECIPE = ("the study-recipe model, then {length} with {drawings:.0%} of each bat
 
 def more_recipe(base_recipe: str, length: str, a, seed: int, split_seed: int) -> str:
     """The recipe of a round on top of a drawing-aware model: the base's, then what this round changed."""
-    more = (f"{base_recipe}; then {length} more with {a.drawings:.0%} drawings and {a.outliers:.0%} doodles per batch, "
+    more = (f"{base_recipe}; then {length} more with {a.drawings:.0%} drawings (fmnist.sketches v{VERSION}) and {a.outliers:.0%} doodles per batch, "
             f"horizontal flips only, AdamW lr {a.lr:g} cosine")
     if seed != split_seed:
         more += f", batches, drawings and doodles of seed {seed} (validation split of seed {split_seed})"
