@@ -168,6 +168,9 @@ def test_gated_conv_with_its_gate_inside_matches_reference(shape, strong_gate, c
         block.bn.bias.data.fill_(2.0)
     x, g = cl_bf16(torch.randn(shape)), cl_bf16(torch.randn(shape))
     ref, got, eager = module_fp64_fused_eager(block, x, g)
+    if conv_add and not kernels._conv_add_:  # this torch has the op, but this host's oneDNN refused it
+        pytest.skip("oneDNN has no bf16 convolution with a sum post-op on this CPU (AVX2 only?): the fallback "
+                    "ran, which conv_add=False tests")
     assert bool(kernels._conv_add_) == conv_add  # the post-op ran (this torch has it), or the fallback did
     assert got[0].dtype == torch.bfloat16 and got[0].is_contiguous(memory_format=torch.channels_last)
     names = ["output", "x"] + [name for name, _ in block.named_parameters()]
