@@ -183,8 +183,9 @@ def write_asset(path: Path = ROOT / "fmnist" / "assets" / "drawing_benchmark.jso
 
     drawings = load_drawings()
     out = {"made_with": "python bench/drawings.py --asset", "date": datetime.date.today().isoformat(),
-           "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                    text=True).stdout.strip()}
+           # "-dirty" when the models or code measured are not yet committed (HEAD alone would not hold them)
+           "commit": subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=ROOT,
+                                    capture_output=True, text=True).stdout.strip()}
     for key, folder, fill in (("study", None, False), ("study_filled", None, True), ("drawings", DRAWING_CHECKPOINTS, False)):
         out[key] = run(ModelZoo(checkpoint_dir=folder), drawings, fill)
         print(f"models: {key}\n{report(out[key])}\n")
