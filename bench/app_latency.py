@@ -1,7 +1,11 @@
-"""The app: cold start to first answer, and /predict latency through gradio_client, alone and with 8
-concurrent clients (median, p95, errors).
+"""The app's capacity: cold start to first answer, then /predict through gradio_client, with 1 client and
+with N concurrent clients (answers per second in all, median, p95, errors); optionally for several
+commits in one run, so that the figures compare on the same machine at the same hour.
 
-    python bench/app_latency.py [--calls 40] [--clients 8]
+    python bench/app_latency.py [--calls 40] [--clients 1 12] [--commits 25d93d6 HEAD]
+
+Each commit is checked out into a temporary git worktree and its `app.py` started with this
+interpreter; the working tree itself is measured when --commits is not given (or names "WORKTREE").
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from fmnist.views import example_paths  # noqa: E402
+EXAMPLE = "fmnist/assets/examples"
 
 
 def free_port() -> int:
@@ -43,18 +47,14 @@ def run_client(url: str, calls: int, image: str) -> tuple[list[float], int]:
     return times, errors
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--calls", type=int, default=40)
-    p.add_argument("--clients", type=int, default=8)
-    a = p.parse_args()
+def measure(src: Path, label: str, calls: int, client_counts: list[int], image: str) -> list[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port)}
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=src, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    image = example_paths()[7]
+    rows = []
     try:
         from gradio_client import Client, handle_file
 
@@ -64,20 +64,53 @@ def main() -> None:
                 break
             except Exception:
                 if proc.poll() is not None or time.perf_counter() - t0 > 180:
-                    raise SystemExit("the app did not start")
+                    raise SystemExit(f"{label}: the app did not start")
                 time.sleep(0.25)
-        cold = time.perf_counter() - t0
-        print(f"cold start to first /predict answer: {cold:.1f} s")
-        print("| clients | calls | median ms | p95 ms | errors |\n|---|---|---|---|---|")
-        for clients in (1, a.clients):
+        rows.append(f"{label}: cold start to first /predict answer {time.perf_counter() - t0:.1f} s")
+        for clients in client_counts:
+            start = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
-                res = list(pool.map(lambda _: run_client(url, a.calls, image), range(clients)))
+                res = list(pool.map(lambda _: run_client(url, calls, image), range(clients)))
+            wall = time.perf_counter() - start
             times = [t for r in res for t in r[0]]
             errors = sum(r[1] for r in res)
-            print(f"| {clients} | {clients * a.calls} | {np.median(times):.0f} | {np.percentile(times, 95):.0f} | {errors} |")
+            rows.append(f"| {label} | {clients} | {clients * calls} | {len(times) / wall:.1f} | {np.median(times):.0f} "
+                        f"| {np.percentile(times, 95):.0f} | {errors} |")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--calls", type=int, default=40, help="calls per client")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 12])
+    p.add_argument("--commits", nargs="+", default=["WORKTREE"])
+    a = p.parse_args()
+    image = str(sorted((ROOT / EXAMPLE).glob("*.png"))[7])
+    lines = ["| commit | clients | calls | answers/s | median ms | p95 ms | errors |", "|---|---|---|---|---|---|---|"]
+    notes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for commit in a.commits:
+            if commit == "WORKTREE":
+                src, label = ROOT, "working tree"
+            else:
+                src = Path(tmp) / commit
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(src), commit],
+                               check=True, capture_output=True)
+                label = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], check=True,
+                                       capture_output=True, text=True).stdout.strip()
+            try:
+                rows = measure(src, label, a.calls, a.clients, image)
+            finally:
+                if commit != "WORKTREE":
+                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(src)],
+                                   capture_output=True)
+            notes.append(rows[0])
+            lines += rows[1:]
+            print(rows[0], flush=True)
+    print("\n".join(notes + [""] + lines))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,18 @@ import warnings
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow refuses images above this many pixels (decompression bombs): 40 MP covers any photo.
 MAX_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# The formats the app documents; no other Pillow plugin ever parses a visitor's bytes.
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
+NOT_AN_IMAGE = "This file is not an image the app reads (PNG, JPEG, GIF, WebP or BMP)."
+# Images larger than this on their longest side are reduced while decoding (JPEG's own scaled decode,
+# then an exact box reduction): prepare() works at 1024 pixels at most, so nothing is lost but memory.
+DECODE_SIDE = 2048
 
 
 class ImageError(ValueError):
@@ -138,26 +144,73 @@ def _flatten_layers(background, layers: list[np.ndarray]) -> np.ndarray:
     return np.asarray(img)
 
 
-def _open_and_read(fp) -> np.ndarray:
+def _open(fp) -> Image.Image:
+    """Image.open restricted to FORMATS, its size checked from the header: nothing decoded yet."""
+    with warnings.catch_warnings():
+        # Pillow only warns between 1x and 2x its limit; here anything over the limit is refused
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = Image.open(fp, formats=FORMATS)
+    w, h = img.size  # known from the header: refuse before decoding anything big
+    if w * h > MAX_PIXELS:
+        img.close()
+        raise ImageError(f"The image is too large ({w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} MP).")
+    return img
+
+
+def _decode(img: Image.Image, reduce: bool = True) -> Image.Image:
+    """Decode (a large JPEG at a reduced scale), turn upright as its EXIF orientation says (phones store
+    photos sideways with a "rotate" tag), and reduce anything still above DECODE_SIDE by an exact box."""
+    w, h = img.size
+    if reduce and img.format == "JPEG" and max(w, h) > DECODE_SIDE:
+        k = max(w, h) / DECODE_SIDE
+        img.draft(img.mode, (int(w / k), int(h / k)))  # JPEG's DCT scaling: 1/2, 1/4 or 1/8, never below
+    img.load()
+    img = ImageOps.exif_transpose(img) or img
+    if reduce and max(img.size) > DECODE_SIDE:
+        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            img = img.convert("I")
+        elif img.mode in ("P", "1"):
+            img = img.convert("RGBA" if img.mode == "P" else "L")
+        img = img.reduce(max(img.size) // DECODE_SIDE)
+    return img
+
+
+def _guarded(fn):
+    """Pillow's errors on a visitor's bytes, as ImageError with a message for the user."""
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1x and 2x its limit; here anything over the limit is refused
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-        with img:
-            w, h = img.size  # known from the header: refuse before decoding anything big
-            if w * h > MAX_PIXELS:
-                raise ImageError(f"The image is too large ({w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} MP).")
-            img.load()
-            return _from_pil(img)
+        return fn()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"The image is too large to open safely ({e}).") from e
     except UnidentifiedImageError as e:
-        raise ImageError("This file is not an image Pillow can read (PNG, JPEG, GIF, WebP, BMP, TIFF...).") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(NOT_AN_IMAGE) from e
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         raise ImageError(f"The image file is damaged or truncated ({e}).") from e
+
+
+def _open_and_read(fp) -> np.ndarray:
+    def read():
+        with _open(fp) as img:
+            return _from_pil(_decode(img))
+    return _guarded(read)
+
+
+def read_header(path) -> tuple[int, int]:
+    """(width, height) of an image file from its header alone (format and size checks included)."""
+    def size():
+        with _open(path) as img:
+            return img.size
+    return _guarded(size)
+
+
+def read_rgba(path) -> np.ndarray:
+    """An image file as (H, W, 4) uint8, upright, transparency kept (a sketchpad layer's ink may be only
+    in its alpha); not reduced."""
+    def read():
+        with _open(path) as img:
+            return np.asarray(_decode(img, reduce=False).convert("RGBA"))
+    return _guarded(read)
 
 
 def render_as_upload(image28: np.ndarray, scale: int = 8, canvas: int = 400, offset=(30, -20),
@@ -181,5 +234,5 @@ def render_as_random_upload(image28: np.ndarray, rng: np.random.Generator) -> by
                             jpeg_quality=int(rng.integers(60, 95)))
 
 
-__all__ = ["MAX_FILE_BYTES", "MAX_PIXELS", "ImageError", "read_image", "render_as_random_upload",
-           "render_as_upload"]
+__all__ = ["FORMATS", "MAX_FILE_BYTES", "MAX_PIXELS", "ImageError", "read_header", "read_image", "read_rgba",
+           "render_as_random_upload", "render_as_upload"]

@@ -87,6 +87,14 @@ def looks_like_garments(probs: dict[str, np.ndarray], threshold: float | None = 
     return np.stack(list(probs.values())).mean(0).max(1) >= (GARMENT_CONFIDENCE if threshold is None else threshold)
 
 
+_ROOT = str(Path(__file__).resolve().parent.parent) + "/"
+
+
+def _without_server_paths(message: str) -> str:
+    """A message shown to visitors, with the project's folder on this server left out of any path."""
+    return message.replace(_ROOT, "")
+
+
 def drawing_models_shipped() -> bool:
     return any(n.startswith("drawings/") for n in shipped_names())
 
@@ -120,7 +128,7 @@ class ModelZoo:
             try:
                 ckpt = load_checkpoint(src)
             except CheckpointError as e:
-                self.unavailable[name] = str(e)
+                self.unavailable[name] = _without_server_paths(str(e))
                 continue
             self.add(name, ckpt.model, ckpt.meta)
 

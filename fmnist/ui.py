@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 
 import gradio as gr
@@ -10,9 +11,10 @@ import torch
 from PIL import Image
 
 from . import augment as aug
-from . import jobs, recipes
+from . import jobs, recipes, serving
 from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from .explain import COLOUR_SCALE, explain, overlay
+from .gate import ASSETS, FileGate
 from .images import MAX_FILE_BYTES, ImageError
 from .inference import ModelZoo, drawing_models_shipped
 from .models import list_models, model_class
@@ -56,22 +58,27 @@ def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -
             study_zoo = study_zoo or ModelZoo()
     study_zoo = study_zoo or zoo
     archs = list_models()
-    with gr.Blocks(title=f"fmnist-lab: {_count(archs)} CNNs on Fashion-MNIST", analytics_enabled=False) as demo:
+    # the only places a visitor's file may be read from: Gradio's upload cache and the app's own assets
+    gate = FileGate([gr.utils.get_upload_folder(), ASSETS])
+    with gr.Blocks(title=f"fmnist-lab: {_count(archs)} CNNs on Fashion-MNIST", analytics_enabled=False,
+                   delete_cache=serving.DELETE_CACHE) as demo:
         gr.Markdown(f"# fmnist-lab\nTrain, compare and explain {_count(archs)} CNNs on Fashion-MNIST: "
                     + _and([f"**{n}** ({model_class(n).title})" for n in archs]) + ".")
         if zoo.unavailable:
             gr.Markdown("\n".join(f"⚠️ **{n} is unavailable**: {why}" for n, why in zoo.unavailable.items()))
-        user_models = gr.State({})         # this visitor's trained models: {name: model}
+        # this visitor's trained models: {name: model}, dropped with the session or after KEEP_STATE_S
+        user_models = gr.State({}, time_to_live=serving.KEEP_STATE_S)
         with gr.Tab("Sketch & classify"):
-            user_choice, user_column = _sketch_tab(zoo, user_models, archs)
+            user_choice, user_column = _sketch_tab(zoo, user_models, archs, gate)
         with gr.Tab("Train"):
             train_estimate, knobs, estimate_md = _train_tab(user_models, user_choice, user_column, archs)
         with gr.Tab("Metrics & attention"):
             fill_metrics, metrics_outputs = _metrics_tab(study_zoo, zoo, archs)
-        _predict_api(zoo)
+        _predict_api(zoo, gate)
         demo.load(fill_metrics, None, metrics_outputs, api_name="load", js=SELECT_BRUSH_JS)
         demo.load(train_estimate, knobs, estimate_md, api_name=False)
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(default_concurrency_limit=serving.IMAGE_WORKERS)
+    serving.start_janitor()
     return demo
 
 
@@ -106,7 +113,8 @@ def _big(image28: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image28).resize((PREVIEW, PREVIEW), Image.NEAREST))
 
 
-def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str]) -> tuple[gr.Dropdown, gr.Column]:
+def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: FileGate
+                ) -> tuple[gr.Dropdown, gr.Column]:
     """Sketchpad and upload → every model's answer with its maps, live.
 
     Returns the picker of the visitor's own trained models and their (hidden until then) column."""
@@ -134,27 +142,42 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str]) -> tuple
             out.update({label: p.probs if p else None, own: p.own_map if p else None, cam: p.grad_cam if p else None})
         return out
 
-    def classify(source, angle, hflip, vflip, mine, choice):
+    def classify(source, angle, hflip, vflip, mine, choice, sketched: bool = False):
         try:
-            prepared = prepare(source)
+            with serving.image_work():
+                return answer(prepare(source), angle, hflip, vflip, mine, choice)
         except ImageError as e:
-            if isinstance(source, dict) or source is None:  # an empty or cleared sketchpad: no alarm
+            if sketched:  # an empty or cleared sketchpad: no alarm
                 return empty(f"✏️ {e}")
             gr.Warning(str(e))
             return empty(f"⚠️ {e}")
-        return answer(prepared, angle, hflip, vflip, mine, choice)
+
+    def classify_sketch(payload, angle, hflip, vflip, mine, choice):
+        # preprocess=False: the raw value (files the browser uploaded) passes the gate, which caps its
+        # layers and sizes before anything is decoded
+        try:
+            source = gate.sketch(payload)
+        except ImageError as e:
+            gr.Warning(str(e))
+            return empty(f"⚠️ {e}")
+        return classify(source, angle, hflip, vflip, mine, choice, sketched=True)
 
     def classify_upload(payload, angle, hflip, vflip, mine, choice):
-        # preprocess=False: Gradio hands over the uploaded file unopened, so a broken file reaches
-        # prepare() and gets its own clear message instead of Gradio's generic error
-        path = payload.get("path") if isinstance(payload, dict) else payload
+        # preprocess=False: Gradio hands over the uploaded file unopened; the gate lets through only
+        # files in its upload cache, then a broken file reaches prepare() and gets its own clear message
+        try:
+            path = gate.path(payload)
+        except ImageError as e:
+            gr.Warning(str(e))
+            return empty(f"⚠️ {e}")
         return classify(path, angle, hflip, vflip, mine, choice)
 
     def explore(last, angle, hflip, vflip, mine, choice):
         if last is None:
             return empty("Draw or upload something first; then rotate and flip it here.")
         image = np.asarray(last, np.float32)[0, 0]   # the stored (1, 1, 28, 28) input, in [0, 1]
-        return answer(Prepared.from_image(image), angle, hflip, vflip, mine, choice)
+        with serving.image_work():
+            return answer(Prepared.from_image(image), angle, hflip, vflip, mine, choice)
 
     last_input = gr.State(None)            # the last prepared input, for the explorer
     with gr.Row():
@@ -197,13 +220,14 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str]) -> tuple
     # the order of the API's outputs: preview, verdict, (label, own map, Grad-CAM) per slot, sweep, input
     outs = [preview, verdict] + [c for trio in shown.values() for c in trio] + [sweep_plot, last_input]
     explorer = [angle, hflip, vflip, user_models, user_choice]
-    sketch.change(classify, [sketch] + explorer, outs, api_name="classify_sketch",
-                  trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
-    upload.change(classify_upload, [upload] + explorer, outs, api_name="classify_upload", concurrency_limit=4,
-                  preprocess=False)
+    # one pool for every image event (and /predict, /verdict): a bounded number of decodes at once
+    pool = {"concurrency_limit": serving.IMAGE_WORKERS, "concurrency_id": serving.IMAGE_POOL}
+    sketch.change(classify_sketch, [sketch] + explorer, outs, api_name="classify_sketch", preprocess=False,
+                  trigger_mode="always_last", show_progress="hidden", **pool)
+    upload.change(classify_upload, [upload] + explorer, outs, api_name="classify_upload", preprocess=False, **pool)
     for ctl, api in ((angle, "rotate"), (hflip, "hflip"), (vflip, "vflip"), (user_choice, "choose_model")):
         ctl.change(explore, [last_input] + explorer, outs, api_name=api,
-                   trigger_mode="always_last", show_progress="hidden", concurrency_limit=4)
+                   trigger_mode="always_last", show_progress="hidden", **pool)
     return user_choice, columns["yours"]
 
 
@@ -217,6 +241,8 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
     default = DEFAULT_RECIPE
 
     def configs(arch_choice, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes, final_phase):
+        if arch_choice != ALL and arch_choice not in archs:
+            raise ValueError(f"architecture must be one of {', '.join(archs)} or {ALL}")
         chosen = archs if arch_choice == ALL else [arch_choice]
         return jobs.plan(chosen, epochs, lr, batch, augs or [], n_train, seed, caps, width or jobs.DEFAULT_WIDTH,
                          schedule=schedule or "constant", minutes=minutes or None, final_phase=final_phase or 0.0)
@@ -224,52 +250,41 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
     def start_training(arch_choice, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes, final_phase,
                        mine, request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
-        mine = dict(mine or {})
+        address = jobs.client_address(getattr(getattr(request, "client", None), "host", None),
+                                       (getattr(request, "headers", None) or {}).get("x-forwarded-for"),
+                                       caps.proxy_hops)
+        mine = dict(mine if isinstance(mine, dict) else {})
 
         def status(fraction, text):  # only the progress line changes
             return {progress: progress_html(fraction, text)}
 
-        try:
+        try:   # every knob is checked before the job joins the queue
             cfgs, notes = configs(arch_choice, epochs, lr, batch, augs, n_train, seed, width, schedule, minutes,
                                   final_phase)
-        except ValueError as e:
+            ds = load_fashion_mnist()
+            events = jobs.serve_job(cfgs, notes, ds, session, address, caps)
+            first = next(events)   # joins the queue here: Refused where it does not take the job
+        except (ValueError, jobs.Refused) as e:
             yield status(0, f"⚠️ {e}")
             return
-        try:
-            ds = load_fashion_mnist()
         except (DataNotFoundError, DataFormatError) as e:
             yield status(0, f"⚠️ Training needs the Fashion-MNIST data.\n{e}")
             return
-        ticket = jobs.QUEUE.join(jobs.estimate_seconds(cfgs, caps, measure=False)[0])
-        stop = jobs.stop_flag(session)
-        state, job = jobs.JobState(), None
-        try:
-            while not jobs.QUEUE.wait_turn(ticket, timeout=1.0):
-                if stop.is_set():
-                    yield status(0, "Left the queue: no training was started.")
-                    return
-                yield status(0, f"⏳ Another visitor's training is running: you are number {jobs.QUEUE.place(ticket)} "
-                                f"in the queue; yours should start in about {jobs.duration(jobs.QUEUE.wait_s(ticket))}.")
-            job = jobs.run_job(cfgs, ds, session, stop, caps=caps, ticket=ticket)
-            for kind, fraction, text, state in job:
-                if kind == "step":
-                    yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run")}
-                elif kind == "epoch":
-                    yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run"),
-                           table: state.rows}
-                else:
-                    yield status(fraction, text)
-        finally:        # also on Stop, a closed tab or a crash: end training, free the server's slot
-            if job is not None:
-                job.close()
-            jobs.release(session)
-            jobs.QUEUE.leave(ticket)
+        state = jobs.JobState()
+        for kind, fraction, text, state in itertools.chain([first], events):
+            if kind == "step":
+                yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run")}
+            elif kind == "epoch":
+                yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run"),
+                       table: state.rows}
+            elif kind != "done" or not state.results:
+                yield status(fraction, text)
+        if not state.results:
+            return
         mine.update({name: result.model for name, result in state.results})
-        capped = any(r.status == "time_cap" for _, r in state.results)
-        outcome = ("stopped by you: the partial model is kept" if stop.is_set() else
-                   f"ended by the server's {caps.max_minutes:g}-minute cap: the partial model is kept" if capped
-                   else "finished")
-        yield {progress: progress_html(1.0, f"✅ Training {outcome}. " + "; ".join(notes)),
+        while len(mine) > serving.MAX_MODELS_PER_VISITOR:   # a visitor keeps their latest models only
+            mine.pop(next(iter(mine)))
+        yield {progress: progress_html(1.0, text),
                curves: live_figure(state.live, "this run"), table: state.rows,
                results_md: results_markdown(state.results, notes), download: state.files, user_models: mine,
                user_choice: gr.update(choices=list(mine), value=state.results[-1][0] if state.results else None),
@@ -277,7 +292,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
 
     def stop_training(request: gr.Request):
         session = getattr(request, "session_hash", None) or "anon"
-        if jobs.request_stop(session):
+        if jobs.QUEUE.request_stop(session):
             gr.Info("Stopping after the current step…")
         else:
             gr.Info("No training of yours is running.")
@@ -360,7 +375,7 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
                     show_progress="hidden", concurrency_limit=2, concurrency_id="estimate")
     start.click(start_training, knobs + [user_models],
                 [progress, curves, table, results_md, download, user_models, user_choice, user_column],
-                api_name="train", concurrency_limit=jobs.MAX_WAITING + 1, concurrency_id="train")
+                api_name="train", concurrency_limit=jobs.QUEUE.capacity + 2, concurrency_id="train")  # refusals at once
     stop.click(stop_training, None, None, api_name="stop", queue=False)
     return estimate, knobs, estimate_md
 
@@ -446,31 +461,34 @@ def _metrics_tab(zoo: ModelZoo, answering: ModelZoo, archs: list[str]) -> tuple:
             [cm_plot, gal] + att_out)
 
 
-def _predict_api(zoo: ModelZoo) -> None:
+def _predict_api(zoo: ModelZoo, gate: FileGate) -> None:
     """/predict: one image file → {model: {class: probability}} for every available model; /verdict: the
     Sketch tab's answer for it, "does not look like a garment" included."""
-    def predict_api(path):
-        """Classify one image file with every available model: {model: {class: probability}}."""
-        return zoo.predict_json(path)
+    def predict_api(file):
+        """Classify one image file (PNG, JPEG, GIF, WebP or BMP) with every available model: {model: {class: probability}}."""
+        return zoo.predict_json(gate.path(file))
 
-    def verdict_api(path):
+    def verdict_api(file):
         """What the Sketch tab says about one image file: {garment, answer, confidence, verdict, drawing,
         models: {model: {top, confidence}}}; answer is None where it does not look like a garment."""
-        return zoo.verdict_json(path)
+        return zoo.verdict_json(gate.path(file))
 
     for fn in (predict_api, verdict_api):
         with gr.Row(visible=False):
             file, out, button = gr.File(label="image file"), gr.JSON(), gr.Button(fn.__name__)
+        # preprocess=False: the client's file value reaches the gate as sent
         button.click(_image_errors_as_messages(fn), file, out, api_name=fn.__name__.removesuffix("_api"),
-                     concurrency_limit=4)
+                     preprocess=False, concurrency_limit=serving.IMAGE_WORKERS, concurrency_id=serving.IMAGE_POOL)
 
 
 def _image_errors_as_messages(fn):
-    """fn(path), with a file that is not a usable image answered by a gr.Error that says why."""
+    """fn(file), run as image work (the serving threads), with a file that is not a usable image
+    answered by a gr.Error that says why."""
     @functools.wraps(fn)
-    def wrapped(path):
+    def wrapped(file):
         try:
-            return fn(path)
+            with serving.image_work():
+                return fn(file)
         except ImageError as e:
             raise gr.Error(str(e))
     return wrapped

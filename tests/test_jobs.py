@@ -14,7 +14,7 @@ def test_caps_from_environment(monkeypatch):
     caps = jobs.Caps.from_env()
     assert (caps.max_epochs, caps.max_train_images) == (3, 1000)
     monkeypatch.setenv("FMNIST_MAX_EPOCHS", "lots")
-    assert jobs.Caps.from_env().max_epochs == 100  # unreadable: the default, not a crash
+    assert jobs.Caps.from_env().max_epochs == 1  # unreadable: the strictest value, never a wider default
 
 
 def test_plan_clamps_to_caps_and_says_so():
@@ -38,13 +38,28 @@ def test_plan_refuses_bad_values():
         jobs.plan(["simple"], 1, 3e-4, 64, [], 1000, 0, widths="512-1024-2048")
 
 
-def test_stop_flags_are_per_session():
-    a = jobs.stop_flag("alice")
-    b = jobs.stop_flag("bob")
-    assert jobs.request_stop("alice") and a.is_set() and not b.is_set()
-    jobs.release("alice")
-    assert not jobs.request_stop("alice")
-    jobs.release("bob")
+def test_stop_flags_are_per_job_and_the_queue_is_fair():
+    q = jobs.TrainQueue(capacity=3)
+    a = q.join(10, "alice", "10.0.0.1")
+    b = q.join(10, "bob", "10.0.0.2")
+    with pytest.raises(jobs.Refused, match="already have"):
+        q.join(10, "alice", "10.0.0.9")
+    with pytest.raises(jobs.Refused, match="network address"):
+        q.join(10, "mallory", "10.0.0.2")
+    q.join(10, "carol", "10.0.0.3")
+    with pytest.raises(jobs.Refused, match="queue is full"):
+        q.join(10, "dave", "10.0.0.4")
+    assert q.request_stop("alice") and a.stop.is_set() and not b.stop.is_set()
+    q.leave(a)
+    assert not q.request_stop("alice")
+    assert q.place(b) == 0
+
+
+def test_the_client_address_comes_from_the_trusted_proxy_only():
+    assert jobs.client_address("127.0.0.1", "6.6.6.6", 0) == "127.0.0.1"      # no proxy: the header is ignored
+    assert jobs.client_address("10.1.1.1", "6.6.6.6, 203.0.113.5", 1) == "203.0.113.5"  # the proxy's entry
+    assert jobs.client_address("10.1.1.1", "203.0.113.5", 1) == "203.0.113.5"
+    assert jobs.client_address("10.1.1.1", None, 1) == "10.1.1.1"
 
 
 def test_output_path_stays_in_the_app_folder():
@@ -105,7 +120,7 @@ def test_caps_include_a_time_cap_per_job(monkeypatch):
     assert jobs.Caps.from_env().max_minutes == 2.5
     for bad in ("soon", "-1", "nan"):
         monkeypatch.setenv("FMNIST_MAX_TRAIN_MINUTES", bad)
-        assert jobs.Caps.from_env().max_minutes == jobs.MAX_MINUTES  # unreadable: the default
+        assert jobs.Caps.from_env().max_minutes == 0.1  # unreadable: the strictest, never the default
 
 
 def test_plan_carries_schedule_budget_and_upright_phase():
@@ -166,7 +181,7 @@ def test_live_curves_move_at_least_every_n_steps(dataset, tmp_path, monkeypatch)
 
 def test_queue_gives_places_waits_and_turns():
     q = jobs.TrainQueue()
-    a, b, c = q.join(100), q.join(60), q.join(30)
+    a, b, c = q.join(100, "a", "1"), q.join(60, "b", "2"), q.join(30, "c", "3")
     assert q.wait_turn(a, 0) and not q.wait_turn(b, 0)
     assert (q.place(b), q.place(c)) == (1, 2)
     q.update(a, 40)  # the running job's own ETA

@@ -29,6 +29,7 @@ import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -54,6 +55,32 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("FMNIST_CACHE") or Path.home() / ".cache" / "fmnist")
 
 
+def _private_dir(folder: Path) -> Path:
+    """The cache folder, created 0700. A folder that is not ours or that others may write to is not
+    used: a private one is made inside the system's temp folder instead (RuntimeError if even that is
+    not safe)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if _trusted(folder):
+        return folder
+    fallback = Path(tempfile.gettempdir()) / f"fmnist-kernels-{os.getuid()}"
+    fallback.mkdir(mode=0o700, exist_ok=True)
+    if not _trusted(fallback):
+        raise RuntimeError(f"no private folder for the compiled kernels ({folder} and {fallback} are shared)")
+    return fallback
+
+
+def _trusted(path: Path) -> bool:
+    """Owned by this user and writable by no one else (a library loaded with ctypes runs as this process)."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+
+    if stat.S_ISLNK(st.st_mode):
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def _cpu_key() -> str:
     """-march=native code runs only on CPUs like this one: the cache key includes the CPU's flags."""
     try:
@@ -70,15 +97,18 @@ def _build(source: Path, flags: list[str]) -> ctypes.CDLL:
     if not cc:
         raise RuntimeError("no C compiler (gcc or cc) found")
     key = hashlib.sha256(source.read_bytes() + " ".join([cc, *flags, _cpu_key()]).encode()).hexdigest()[:16]
-    so = _cache_dir() / f"fused-{key}.so"
+    folder = _private_dir(_cache_dir())
+    so = folder / f"fused-{key}.so"
+    if so.exists() and not _trusted(so):
+        so.unlink()   # planted or tampered with: rebuilt, never loaded
     if not so.exists():
-        so.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=so.parent)
         os.close(fd)
         try:
             out = subprocess.run([cc, *flags, str(source), "-o", tmp], capture_output=True, text=True, timeout=120)
             if out.returncode != 0:
                 raise RuntimeError(f"{cc} failed: {out.stderr.strip()[-500:]}")
+            os.chmod(tmp, 0o700)
             os.replace(tmp, so)  # atomic: a concurrent build or a crash never leaves half a library
         finally:
             if os.path.exists(tmp):

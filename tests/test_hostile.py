@@ -1,0 +1,383 @@
+"""Hostile and unlucky clients against a real `python app.py`, through the real client and raw HTTP (any
+JSON a caller can send): server files, phone photos, trainer flooding, memory and CPU bombs, disk, caps
+from the environment, the kernel cache."""
+import io
+import json
+import os
+import shutil
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+import fmnist
+from conftest import start_app
+from fmnist import jobs
+from fmnist.gate import REFUSED
+
+TROUSER = 1
+
+
+def _rss(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory (VmRSS) or its peak so far (VmHWM), in MiB."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """A real app.py behind one trusted proxy (as on a Space), with a short cap per job."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    proc, url = start_app({"FMNIST_TRUSTED_PROXIES": "1", "FMNIST_MAX_TRAIN_MINUTES": "1",
+                           "GRADIO_TEMP_DIR": str(tmp / "gradio")})
+    yield url, proc, tmp
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def call_raw(url: str, api: str, data: list, headers: dict | None = None, timeout: float = 120) -> tuple[str, object]:
+    """POST any JSON to /gradio_api/call/<api> and read the answer: ("complete", outputs) or ("error", message)."""
+    with httpx.Client(timeout=timeout, headers=headers or {}) as h:
+        r = h.post(f"{url}gradio_api/call/{api}", json={"data": data})
+        r.raise_for_status()
+        event_id = r.json()["event_id"]
+        text = h.get(f"{url}gradio_api/call/{api}/{event_id}").text
+    kind, payload = None, None
+    for line in text.splitlines():
+        if line.startswith("event:"):
+            kind = line.split(":", 1)[1].strip()
+        elif line.startswith("data:") and kind in ("complete", "error"):
+            raw = line.split(":", 1)[1].strip()
+            try:
+                payload = json.loads(raw)
+            except json.JSONDecodeError:
+                payload = raw
+    return kind, payload
+
+
+def upload(url: str, data: bytes, name: str = "x.png") -> str:
+    """Upload bytes the way the browser does; the path Gradio stored them at (inside its upload cache)."""
+    r = httpx.post(f"{url}gradio_api/upload", files={"files": (name, data)}, timeout=60)
+    r.raise_for_status()
+    return r.json()[0]
+
+
+def _png(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def _trouser_photo(dataset) -> Image.Image:
+    idx = int(np.flatnonzero(dataset.test_labels.numpy() == TROUSER)[3])
+    return Image.open(io.BytesIO(fmnist.images.render_as_upload(dataset.test_images[idx].numpy())))
+
+
+def _server_file(tmp) -> str:
+    """An image somewhere on the server, outside the upload cache: a Fashion-MNIST-like trouser."""
+    path = tmp / "private" / "secret.png"
+    path.parent.mkdir(exist_ok=True)
+    img = Image.new("L", (100, 100), 255)
+    img.paste(0, (30, 10, 45, 90))
+    img.paste(0, (55, 10, 70, 90))
+    img.save(path)
+    return str(path)
+
+
+SKETCH_API_ARGS = [0, False, False, None]   # angle, hflip, vflip, the visitor's model choice (State: omitted)
+
+
+@pytest.mark.slow
+def test_server_paths_are_refused_the_same_way_whether_or_not_they_exist(app):
+    """Raw server paths, with and without FileData's meta, to every file-taking endpoint: never read (no
+    answer, no preview), and for each endpoint one refusal whatever the path (a file that exists, one
+    that does not, a system file, a relative path). Where Gradio's own check stops the request first,
+    its refusal is a generic error without a message; where the app's gate does, it is gate.REFUSED."""
+    url, proc, tmp = app
+    existing, missing = _server_file(tmp), str(tmp / "private" / "nothing-here.png")
+    answers: dict[tuple, set] = {}
+    for path in (existing, missing, "/etc/passwd", "../../../etc/hostname"):
+        for meta in (None, {"_type": "gradio.FileData"}):
+            file = {"path": path, **({"meta": meta} if meta else {})}
+            calls = {"predict": [file], "verdict": [file], "classify_upload": [file, *SKETCH_API_ARGS],
+                     "classify_sketch": [{"background": None, "layers": [], "composite": file}, *SKETCH_API_ARGS]}
+            for api, data in calls.items():
+                kind, out = call_raw(url, api, data)
+                if kind == "complete":
+                    assert api.startswith("classify") and out[0] is None, (api, path, "a server file was read")
+                    assert all(not o for o in out[2:-1] if not isinstance(o, (int, float))), (api, path)
+                    assert REFUSED in out[1], (api, path, out[1])
+                    answers.setdefault((api, bool(meta)), set()).add(out[1])
+                else:
+                    assert kind == "error", (api, path, kind)
+                    answers.setdefault((api, bool(meta)), set()).add(json.dumps(out))
+    assert all(len(seen) == 1 for seen in answers.values()), answers
+    # a file uploaded the normal way is still answered
+    kind, out = call_raw(url, "predict", [{"path": upload(url, open(existing, "rb").read()),
+                                           "meta": {"_type": "gradio.FileData"}}])
+    assert kind == "complete" and set(out[0]) == set(fmnist.list_models())
+    assert proc.poll() is None
+
+
+@pytest.mark.slow
+def test_a_sideways_phone_photo_of_a_trouser_is_read_upright(app, dataset):
+    from gradio_client import Client, handle_file
+
+    url, _, tmp = app
+    photo = _trouser_photo(dataset).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": how phones store a portrait photo
+    stored = photo.transpose(Image.Transpose.ROTATE_90)  # the pixels as the camera wrote them
+    path = tmp / "phone.jpg"
+    stored.save(path, "JPEG", quality=90, exif=exif.tobytes())
+    out = Client(url, verbose=False).predict(handle_file(str(path)), api_name="/predict")
+    tops = {name: max(p, key=p.get) for name, p in out.items()}
+    assert set(tops.values()) == {"Trouser"}, tops
+
+
+@pytest.mark.slow
+def test_a_sketch_of_many_huge_blank_layers_is_refused_before_decoding(app):
+    url, proc, _ = app
+    blank = upload(url, _png(Image.new("L", (8000, 8000), 255), optimize=True), "blank.png")
+    file = {"path": blank, "meta": {"_type": "gradio.FileData"}}
+    before = _rss(proc.pid)
+    start = time.perf_counter()
+    kind, out = call_raw(url, "classify_sketch", [{"background": file, "layers": [file] * 6, "composite": file},
+                                                  *SKETCH_API_ARGS])
+    assert kind == "complete" and out[0] is None and "Too many layers" in out[1], out
+    kind, out = call_raw(url, "classify_sketch", [{"background": file, "layers": [file], "composite": None},
+                                                  *SKETCH_API_ARGS])
+    assert kind == "complete" and out[0] is None and "too large" in out[1], out
+    assert time.perf_counter() - start < 10
+    assert _rss(proc.pid) - before < 300, "the layers were decoded"
+    assert call_raw(url, "predict", [{"path": upload(url, _png(_tiny_shoe())), "meta": {"_type": "gradio.FileData"}}])[0] \
+        == "complete"
+
+
+def _tiny_shoe() -> Image.Image:
+    img = Image.new("L", (120, 80), 255)
+    img.paste(0, (10, 40, 110, 70))
+    img.paste(0, (10, 10, 40, 40))
+    return img
+
+
+@pytest.mark.slow
+def test_eight_concurrent_worst_case_uploads_stay_within_the_memory_budget(app):
+    """The largest images the app accepts (40 MP, 16-bit grey and 8-bit RGBA), eight at once on every
+    image endpoint: each gets an answer or a clear message, the peak memory stays under 2 GiB above
+    idle, and the server answers afterwards."""
+    url, proc, _ = app
+    side = (6400, 6250)
+    grey16 = Image.fromarray(np.tile(np.linspace(0, 65535, side[0]).astype(np.uint16), (side[1], 1)))
+    rgba = Image.new("RGBA", side, (255, 255, 255, 0))
+    rgba.paste((0, 0, 0, 255), (1000, 1000, 5000, 5000))
+    paths = [upload(url, _png(grey16), "g16.png"), upload(url, _png(rgba), "rgba.png")]
+    idle = _rss(proc.pid)
+    with open(f"/proc/{proc.pid}/clear_refs", "w") as f:   # reset the peak (VmHWM) to now
+        f.write("5")
+
+    def one(i):
+        api = ("predict", "verdict", "classify_upload")[i % 3]
+        data = [{"path": paths[i % 2], "meta": {"_type": "gradio.FileData"}}]
+        return call_raw(url, api, data + (SKETCH_API_ARGS if api == "classify_upload" else []))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    peak = _rss(proc.pid, "VmHWM")
+    assert all(kind in ("complete", "error") for kind, _ in results), results
+    assert peak - idle < 2048, f"peak {peak:.0f} MiB, idle {idle:.0f} MiB"
+    assert proc.poll() is None
+    assert call_raw(url, "predict", [{"path": upload(url, _png(_tiny_shoe())), "meta": {"_type": "gradio.FileData"}}])[0] \
+        == "complete"
+
+
+def _train_args(epochs=50):
+    # arch, epochs, lr, batch, augmentations, training images, seed, width, schedule, minutes, final phase
+    return ["simple", epochs, 3e-3, 64, [], 55_000, 0, "32-64-128", "constant", 0, 0]
+
+
+def _train_text(out) -> str:
+    return str(out[0] if isinstance(out, list) else out)
+
+
+@pytest.mark.slow
+def test_the_trainer_is_shared_fairly(app):
+    """One job per session and per address (a forged X-Forwarded-For changes neither), a bounded queue,
+    knobs checked before queueing, and the first job still stoppable by its owner."""
+    from gradio_client import Client
+
+    url, proc, _ = app
+    proxy = lambda ip, forged="": {"X-Forwarded-For": f"{forged + ', ' if forged else ''}{ip}"}  # noqa: E731
+    alice = Client(url, verbose=False, headers=proxy("10.0.0.1"))
+    first = alice.submit(*_train_args(), api_name="/train")
+    deadline = time.time() + 60
+    while "img/s" not in " ".join(map(str, (o[0] for o in first.outputs()))) and time.time() < deadline:
+        time.sleep(0.5)
+    # a second job from the same session: refused at once
+    again = alice.predict(*_train_args(), api_name="/train")
+    assert "already have a training job" in _train_text(again)
+    # a fresh session from the same address, with a forged header in front of the proxy's entry: refused
+    mallory = Client(url, verbose=False, headers=proxy("10.0.0.1", forged="192.0.2.77"))
+    assert "from your network address" in _train_text(mallory.predict(*_train_args(), api_name="/train"))
+    # bad knobs are refused before queueing, with a message naming the knob
+    bad = Client(url, verbose=False, headers=proxy("10.0.0.200"))
+    for args, word in ((["simple", 1, 3e-3, 64, [], 600, None, "32-64-128", "constant", 0, 0], "seed"),
+                       (["simple", 1, None, 64, [], 600, 0, "32-64-128", "constant", 0, 0], "learning rate"),
+                       (["simple", 1, 3e-3, 64, [], 600, 10**30, "32-64-128", "constant", 0, 0], "seed"),
+                       (["resnet", 1, 3e-3, 64, [], 600, 0, "32-64-128", "constant", 0, 0], "resnet"),
+                       (["simple", 1, 3e-3, 64, ["rm -rf"], 600, 0, "32-64-128", "constant", 0, 0], "rm -rf"),
+                       (["simple", 1, 3e-3, 64, [], 600, 0, "32-64-128", "nonsense", 0, 0], "nonsense")):
+        try:    # refused by the app (its progress line) or by Gradio's own check of a choice (an error)
+            text = _train_text(bad.predict(*args, api_name="/train"))
+        except Exception as e:  # noqa: BLE001
+            text = str(e)
+        assert word in text and "⏳" not in text, (args, text)
+    # ten fresh sessions from ten addresses: the queue takes its capacity, then says it is full
+    waiting = []
+    for i in range(10):
+        c = Client(url, verbose=False, headers=proxy(f"10.0.1.{i}"))
+        waiting.append((c, c.submit(*_train_args(), api_name="/train")))
+    time.sleep(5)
+    texts = []
+    for c, job in waiting:
+        outs = job.outputs()
+        texts.append(_train_text(outs[-1]) if outs else "")
+    assert sum("in the queue" in t for t in texts) == jobs.MAX_WAITING, texts
+    assert sum("queue is full" in t for t in texts) == 10 - jobs.MAX_WAITING, texts
+    # the first job is still its owner's to stop, and keeps its model
+    alice.predict(api_name="/stop")
+    assert "stopped by you" in _train_text(first.result(timeout=120))
+    for c, job in waiting:
+        c.predict(api_name="/stop")
+    for c, job in waiting:
+        job.result(timeout=120)
+    assert proc.poll() is None
+
+
+def test_caps_fail_closed(monkeypatch, caplog):
+    for name, value, field, expected in (("FMNIST_MAX_EPOCHS", "5.0", "max_epochs", 5),
+                                         ("FMNIST_MAX_EPOCHS", "lots", "max_epochs", 1),
+                                         ("FMNIST_MAX_EPOCHS", "0", "max_epochs", 1),
+                                         ("FMNIST_MAX_TRAIN_MINUTES", "0", "max_minutes", 0.1),
+                                         ("FMNIST_MAX_TRAIN_MINUTES", "5m", "max_minutes", 0.1),
+                                         ("FMNIST_MAX_TRAIN_MINUTES", "nan", "max_minutes", 0.1),
+                                         ("FMNIST_MAX_TRAIN_IMAGES", "50", "max_train_images", 50),
+                                         ("FMNIST_MAX_TRAIN_IMAGES", "1e12", "max_train_images", 10),
+                                         ("FMNIST_TRUSTED_PROXIES", "-1", "proxy_hops", 0)):
+        monkeypatch.setenv(name, value)
+        caplog.clear()
+        assert getattr(jobs.Caps.from_env(), field) == expected, (name, value)
+        assert (name in caplog.text) == (value not in ("5.0", "50")), (name, value, caplog.text)
+        monkeypatch.delenv(name)
+    # a cap below the fewest images a run takes is honoured, not exceeded
+    cfgs, _ = jobs.plan(["simple"], 1, 3e-4, 64, [], 5000, 0, jobs.Caps(1, 50))
+    assert cfgs[0].limit == 50
+
+
+def test_the_job_cap_includes_set_up_and_the_final_evaluation(dataset, tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
+    cap = jobs.Caps(100, 55_000, max_minutes=0.25)
+    cfgs, _ = jobs.plan(["simple", "sa"], 100, 3e-3, 64, [], 55_000, 0, cap)
+    start = time.monotonic()
+    events = list(jobs.run_job(cfgs, dataset, "carol", threading.Event(), caps=cap))
+    took = time.monotonic() - start
+    assert took <= cap.max_minutes * 60 + jobs.CAP_MARGIN_S, took
+    state = events[-1][3]
+    assert [r.status for _, r in state.results] == ["time_cap", "time_cap"]
+    assert all(r.test_metrics for _, r in state.results)  # evaluated within the cap
+
+
+def test_visitors_checkpoints_are_deleted_after_their_time_and_past_the_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
+    old, new = jobs.output_path("alice", "simple-1"), jobs.output_path("bob", "sa-1")
+    old.write_bytes(b"x" * 1000)
+    new.write_bytes(b"y" * 1000)
+    assert stat.S_IMODE(tmp_path.joinpath("alice").stat().st_mode) == 0o700
+    os.utime(old, (time.time() - jobs.KEEP_OUTPUTS_S - 5,) * 2)
+    assert jobs.clean_outputs() == 1 and not old.exists() and new.exists()
+    os.utime(old.parent, (time.time() - 120,) * 2)
+    jobs.clean_outputs()
+    assert not old.parent.exists()  # its folder, once empty for a minute
+    newer = jobs.output_path("carol", "gated-1")
+    newer.write_bytes(b"z" * 1000)
+    os.utime(new, (time.time() - 60,) * 2)
+    assert jobs.clean_outputs(max_bytes=1500) == 1 and not new.exists() and newer.exists()  # the oldest first
+
+
+def test_the_gate_only_opens_files_under_its_roots(tmp_path):
+    from fmnist.gate import FileGate
+    from fmnist.images import ImageError
+
+    cache, outside = tmp_path / "cache", tmp_path / "outside"
+    cache.mkdir()
+    outside.mkdir()
+    _tiny_shoe().save(cache / "ok.png")
+    _tiny_shoe().save(outside / "secret.png")
+    (cache / "link.png").symlink_to(outside / "secret.png")
+    gate = FileGate([cache])
+    assert gate.path({"path": str(cache / "ok.png")}) == str((cache / "ok.png").resolve())
+    for bad in (str(outside / "secret.png"), str(cache / ".." / "outside" / "secret.png"), str(cache / "link.png"),
+                str(cache / "missing.png"), str(cache), {"path": 7}, ["x"], None, "", "a\x00b"):
+        with pytest.raises(ImageError) as e:
+            gate.path(bad)
+        assert str(e.value) == REFUSED
+
+
+def test_only_the_documented_formats_are_parsed(tmp_path):
+    from fmnist.images import ImageError, read_image
+
+    for fmt in ("TIFF", "ICO", "PCX", "TGA"):
+        path = tmp_path / f"x.{fmt.lower()}"
+        _tiny_shoe().save(path, fmt)
+        with pytest.raises(ImageError, match="not an image the app reads"):
+            read_image(str(path))
+    for fmt in ("PNG", "JPEG", "GIF", "WEBP", "BMP"):
+        path = tmp_path / f"x.{fmt.lower()}"
+        _tiny_shoe().save(path, fmt)
+        assert read_image(str(path)).shape == (80, 120)
+
+
+def test_thickening_a_thin_line_on_a_big_canvas_is_cheap_and_unchanged():
+    """The separable maximum gives Pillow's MaxFilter pixels exactly, for any size."""
+    from PIL import ImageFilter
+
+    from fmnist.preprocess import _thicken
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        h, w = rng.integers(5, 200, 2)
+        x = (rng.random((h, w)) * (rng.random((h, w)) > 0.97)).astype(np.float32)
+        k = int(rng.integers(3, 60)) | 1
+        assert np.array_equal(_thicken(x, k), np.asarray(Image.fromarray(x).filter(ImageFilter.MaxFilter(k))))
+
+
+def test_a_planted_kernel_library_is_rebuilt_not_loaded(tmp_path, monkeypatch):
+    from fmnist.accel import kernels
+
+    if not (shutil.which("gcc") or shutil.which("cc")):
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("FMNIST_CACHE", str(tmp_path / "cache"))
+    lib, why = kernels.build()
+    assert lib is not None, why
+    folder = tmp_path / "cache"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    so = next(folder.glob("fused-*.so"))
+    planted = [("group-writable", lambda p: os.chmod(p, 0o775))]
+    if os.getuid() == 0:
+        planted.append(("owned by someone else", lambda p: os.chown(p, 65534, 65534)))
+    for what, plant in planted:
+        so.unlink()                        # (replaced, not overwritten: this process has the library mapped)
+        so.write_bytes(b"not a library")   # what an attacker left there; loading it would fail
+        plant(so)
+        lib, why = kernels.build()
+        assert lib is not None, (what, why)
+        st = so.stat()
+        assert st.st_uid == os.getuid() and not st.st_mode & 0o022, what
