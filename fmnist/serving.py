@@ -7,8 +7,8 @@ torch threads each request uses, and what is kept on disk and in memory, and for
                     (docs/benchmarks.md, "Hostile clients").
     SERVE_THREADS   torch threads per image request (FMNIST_SERVE_THREADS): with IMAGE_WORKERS requests
                     at once on a 2-core machine, one each keeps the cores busy without oversubscribing.
-    DELETE_CACHE    Gradio deletes uploads, sketch strokes and output images older than an hour, every
-                    ten minutes.
+    DELETE_CACHE    Gradio deletes uploads, sketch strokes and output images older than an hour
+                    (FMNIST_CACHE_MAX_AGE_S), every ten minutes (or every half of that age).
     KEEP_STATE_S    a visitor's trained models (in memory) are dropped two hours after their last change
                     or when the tab closes; their checkpoint files follow jobs.KEEP_OUTPUTS_S.
 """
@@ -26,7 +26,9 @@ from . import jobs
 IMAGE_POOL = "images"
 IMAGE_WORKERS = 2
 SERVE_THREADS = jobs._env_number("FMNIST_SERVE_THREADS", 1, 1, max(1, os.cpu_count() or 1), integer=True)
-DELETE_CACHE = (600, 3600)
+# (every, older than) seconds; FMNIST_CACHE_MAX_AGE_S sets the age (a short one for tests and soaks)
+_AGE = jobs._env_number("FMNIST_CACHE_MAX_AGE_S", 3600, 10, 7 * 24 * 3600, integer=True, strictest=10)
+DELETE_CACHE = (min(600, max(5, _AGE // 2)), _AGE)
 KEEP_STATE_S = 2 * 3600
 MAX_MODELS_PER_VISITOR = 6
 JANITOR_EVERY_S = 600

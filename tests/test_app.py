@@ -13,9 +13,16 @@ from fmnist.views import example_paths
 
 @pytest.fixture(scope="module")
 def client():
+    import os
+
     from fmnist.ui import build_demo
 
-    demo = build_demo()
+    # behind one trusted proxy, as on a Space: visitors are told apart by the X-Forwarded-For it sets
+    os.environ["FMNIST_TRUSTED_PROXIES"] = "1"
+    try:
+        demo = build_demo()
+    finally:
+        del os.environ["FMNIST_TRUSTED_PROXIES"]
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -251,7 +258,8 @@ def test_a_second_visitor_sees_their_place_and_the_wait(client):
     an estimate of the wait; the first visitor's chart moves before its first epoch ends; when the
     first stops, the second's job starts."""
     url = client.src
-    alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+    alice = Client(url, verbose=False, headers={"X-Forwarded-For": "198.51.100.1"})
+    bob = Client(url, verbose=False, headers={"X-Forwarded-For": "198.51.100.2"})
     args = ("simple", 50, 3e-3, 64, [], 55_000, 0, "32-64-128", "onecycle", 0.5, 0.5)
     a = alice.submit(*args, api_name="/train")
     outs = _outputs_until(a, lambda o: "img/s" in str(o[0]))

@@ -381,3 +381,80 @@ def test_a_planted_kernel_library_is_rebuilt_not_loaded(tmp_path, monkeypatch):
         assert lib is not None, (what, why)
         st = so.stat()
         assert st.st_uid == os.getuid() and not st.st_mode & 0o022, what
+
+
+def _folder_mb(path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20 if path.exists() else 0.0
+
+
+@pytest.mark.slow
+def test_soak_twelve_clients_of_mixed_traffic_while_a_job_trains(tmp_path, dataset):
+    """12 clients for FMNIST_SOAK_S seconds (default 120) of sketch strokes, uploads, bad files and
+    /verdict calls while a training job runs: no unexpected error, memory and disk level."""
+    soak_s = float(os.environ.get("FMNIST_SOAK_S", "120"))
+    cache = tmp_path / "gradio"
+    proc, url = start_app({"FMNIST_TRUSTED_PROXIES": "0", "FMNIST_MAX_TRAIN_MINUTES": str(soak_s / 60),
+                           "GRADIO_TEMP_DIR": str(cache), "FMNIST_CACHE_MAX_AGE_S": "20"})
+    try:
+        from gradio_client import Client
+
+        drawing = _png(Image.open(sorted((fmnist.gate.ASSETS / "drawings").glob("*.png"))[0]).convert("RGBA"))
+        photo = fmnist.images.render_as_upload(dataset.test_images[0].numpy())
+        bad = b"this is not a picture"
+        trainer = Client(url, verbose=False)
+        job = trainer.submit("simple", 100, 3e-3, 64, [], 55_000, 0, "32-64-128", "constant", 0, 0, api_name="/train")
+        stop_at = time.time() + soak_s
+        samples = []
+
+        def client(i):
+            counts, unexpected, n = {}, [], 0
+            while time.time() < stop_at:
+                kind_of_call = ("sketch", "upload", "bad", "verdict")[(i + n) % 4]
+                n += 1
+                try:
+                    if kind_of_call == "sketch":
+                        f = {"path": upload(url, drawing, "sketch.png"), "meta": {"_type": "gradio.FileData"}}
+                        kind, out = call_raw(url, "classify_sketch", [{"background": None, "layers": [], "composite": f},
+                                                                      *SKETCH_API_ARGS])
+                        ok = kind == "complete" and out[0] is not None
+                    elif kind_of_call == "upload":
+                        f = {"path": upload(url, photo, "photo.jpg"), "meta": {"_type": "gradio.FileData"}}
+                        kind, out = call_raw(url, "classify_upload", [f, *SKETCH_API_ARGS])
+                        ok = kind == "complete" and out[0] is not None
+                    elif kind_of_call == "bad":
+                        f = {"path": upload(url, bad, "notes.png"), "meta": {"_type": "gradio.FileData"}}
+                        kind, out = call_raw(url, "verdict", [f])
+                        ok = kind == "error"   # refused, as it should be
+                    else:
+                        f = {"path": upload(url, photo, "photo.jpg"), "meta": {"_type": "gradio.FileData"}}
+                        kind, out = call_raw(url, "verdict", [f])
+                        ok = kind == "complete" and "garment" in out[0]
+                except Exception as e:  # noqa: BLE001 (a dropped connection is an unexpected error too)
+                    ok, out = False, repr(e)
+                counts[kind_of_call] = counts.get(kind_of_call, 0) + 1
+                if not ok:
+                    unexpected.append((kind_of_call, str(out)[:200]))
+            return counts, unexpected
+
+        with ThreadPoolExecutor(13) as pool:
+            futures = [pool.submit(client, i) for i in range(12)]
+            while time.time() < stop_at:
+                samples.append((time.time(), _rss(proc.pid), _folder_mb(cache)))
+                time.sleep(5)
+            results = [f.result() for f in futures]
+        unexpected = [u for _, us in results for u in us]
+        total = sum(sum(c.values()) for c, _ in results)
+        assert total > 100 and not unexpected, (total, unexpected[:5])
+        warm = [s for s in samples if s[0] >= samples[0][0] + soak_s / 3]
+        rss_growth = warm[-1][1] - warm[0][1]
+        print(f"\nsoak: {total} calls in {soak_s:.0f} s, RSS {warm[0][1]:.0f} -> {warm[-1][1]:.0f} MiB "
+              f"(max {max(s[1] for s in samples):.0f}), upload cache max {max(s[2] for s in samples):.1f} MiB, "
+              f"last {samples[-1][2]:.1f} MiB")
+        assert rss_growth < 300, samples
+        assert max(s[2] for s in samples) < 200, samples
+        trainer.predict(api_name="/stop")
+        assert "Training" in _train_text(job.result(timeout=180))
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
