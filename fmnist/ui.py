@@ -144,8 +144,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: Fi
 
     def classify(source, angle, hflip, vflip, mine, choice, sketched: bool = False):
         try:
-            with serving.image_work():
-                return answer(prepare(source), angle, hflip, vflip, mine, choice)
+            return serving.image_work(lambda: answer(prepare(source), angle, hflip, vflip, mine, choice))
         except ImageError as e:
             if sketched:  # an empty or cleared sketchpad: no alarm
                 return empty(f"✏️ {e}")
@@ -156,7 +155,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: Fi
         # preprocess=False: the raw value (files the browser uploaded) passes the gate, which caps its
         # layers and sizes before anything is decoded
         try:
-            source = gate.sketch(payload)
+            source = serving.image_work(gate.sketch, payload)
         except ImageError as e:
             gr.Warning(str(e))
             return empty(f"⚠️ {e}")
@@ -176,8 +175,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: Fi
         if last is None:
             return empty("Draw or upload something first; then rotate and flip it here.")
         image = np.asarray(last, np.float32)[0, 0]   # the stored (1, 1, 28, 28) input, in [0, 1]
-        with serving.image_work():
-            return answer(Prepared.from_image(image), angle, hflip, vflip, mine, choice)
+        return serving.image_work(answer, Prepared.from_image(image), angle, hflip, vflip, mine, choice)
 
     last_input = gr.State(None)            # the last prepared input, for the explorer
     with gr.Row():
@@ -487,15 +485,15 @@ def _image_errors_as_messages(fn):
     @functools.wraps(fn)
     def wrapped(file):
         try:
-            with serving.image_work():
-                return fn(file)
+            return serving.image_work(fn, file)
         except ImageError as e:
             raise gr.Error(str(e))
     return wrapped
 
 
 def launch_kwargs() -> dict:
-    """Launch options for app.py: host/port from GRADIO_SERVER_NAME/PORT, an upload cap, the CSS."""
+    """Launch options for app.py: host/port from GRADIO_SERVER_NAME/PORT, an upload cap, a bound on the
+    sessions kept in memory, the CSS."""
     return {"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
             "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-            "max_file_size": MAX_FILE_BYTES, "css": CSS}
+            "max_file_size": MAX_FILE_BYTES, "state_session_capacity": serving.STATE_SESSIONS, "css": CSS}
