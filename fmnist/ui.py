@@ -453,7 +453,8 @@ def _metrics_tab(zoo: ModelZoo, answering: ModelZoo, archs: list[str]) -> tuple:
     cm_model.change(confusion, cm_model, cm_plot, api_name="confusion")
     cls_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_cls")
     wrong_filter.change(gallery, [cls_filter, wrong_filter], gal, api_name="gallery_wrong")
-    pos.change(attention_for, pos, att_out, api_name="attention")
+    pos.change(lambda position: serving.image_work(attention_for, position), pos, att_out, api_name="attention",
+               concurrency_limit=serving.IMAGE_WORKERS, concurrency_id=serving.IMAGE_POOL)
     return (lambda: {cm_plot: confusion(next(iter(zoo.models), None)), gal: gallery("all", "show all"),
                      **attention_for(0)},
             [cm_plot, gal] + att_out)
