@@ -10,6 +10,7 @@ the number of layers and each image's size from its header, before a single pixe
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -47,30 +48,43 @@ class FileGate:
             raise ImageError(REFUSED)
         return real
 
-    def sketch(self, payload) -> dict:
-        """The sketchpad's raw value ({"background", "layers", "composite"}, each a FileData or None) ->
-        the same dict with decoded RGBA arrays, for prepare(). Every file goes through path(); at most
-        MAX_LAYERS layers; each part's size is read from its header and refused above MAX_SKETCH_SIDE
-        before decoding. An empty canvas gives {"composite": None, "layers": [], ...}."""
+    def sketch(self, payload, blobs=None) -> dict:
+        """The sketchpad's raw value -> the same dict with decoded RGBA arrays, for prepare().
+
+        The value is {"background", "layers", "composite"}, each part a file value (FileData, from an
+        API client) or None; from the browser, it names an "id" instead and the parts come as bytes
+        (`blobs`: the drawing the browser sent to the server just before, or None). File values go
+        through path(); at most MAX_LAYERS layers; each part's size is read from its header and
+        refused above MAX_SKETCH_SIDE before any part is decoded. An empty canvas gives
+        {"composite": None, "layers": [], ...} (prepare() then says "No image")."""
         if payload is None:
             return {"background": None, "layers": [], "composite": None}
         if not isinstance(payload, dict):
             raise ImageError(REFUSED)
-        layers = payload.get("layers") or []
+        source = payload
+        if blobs is not None:
+            source = {"background": getattr(blobs, "background", None), "layers": getattr(blobs, "layers", None),
+                      "composite": getattr(blobs, "composite", None)}
+        layers = source.get("layers") or []
         if not isinstance(layers, list):
             raise ImageError(REFUSED)
         if len(layers) > MAX_LAYERS:
             raise ImageError(f"Too many layers ({len(layers)}; the sketchpad sends at most {MAX_LAYERS}).")
-        composite = payload.get("composite")
+        composite = source.get("composite")
         parts = {"composite": composite} if composite is not None else {
-            "background": payload.get("background"), **{f"layer{i}": v for i, v in enumerate(layers)}}
-        paths = {k: self.path(v) for k, v in parts.items() if v is not None}
-        for path in paths.values():   # every header first: nothing is decoded if one part is too big
-            w, h = read_header(path)
+            "background": source.get("background"), **{f"layer{i}": v for i, v in enumerate(layers)}}
+        files = {k: io.BytesIO(v) if isinstance(v, (bytes, bytearray)) else self.path(v)
+                 for k, v in parts.items() if v is not None}
+        for f in files.values():   # every header first: nothing is decoded if one part is too big
+            w, h = read_header(f)
             if max(w, h) > MAX_SKETCH_SIDE or w * h > MAX_SKETCH_PIXELS:
                 raise ImageError(f"The drawing is too large ({w}x{h} pixels; the sketchpad's limit is "
                                  f"{MAX_SKETCH_SIDE}x{MAX_SKETCH_SIDE}).")
-        arrays = {k: read_rgba(p) for k, p in paths.items()}
+        arrays = {}
+        for k, f in files.items():
+            if isinstance(f, io.BytesIO):
+                f.seek(0)
+            arrays[k] = read_rgba(f)
         return {"background": arrays.get("background"), "composite": arrays.get("composite"),
                 "layers": [arrays[k] for k in sorted(arrays) if k.startswith("layer")]}
 

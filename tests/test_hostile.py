@@ -461,3 +461,43 @@ def test_soak_twelve_clients_of_mixed_traffic_while_a_job_trains(tmp_path, datas
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _sketch_id(url: str) -> int:
+    config = httpx.get(f"{url}config", timeout=30).json()
+    return next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "sketch")
+
+
+def _send_part(url, component, drawing, kind, data, index=None):
+    """What the browser does before each sketch event: one part of the drawing to the sketchpad's server."""
+    fields = {"component_id": str(component), "session_hash": "soak", "fn_name": "accept_blobs", "type": kind,
+              "index": "null" if index is None else str(index), "id": drawing}
+    return httpx.post(f"{url}gradio_api/component_server/", data=fields, files={"blob": ("blob", data)}, timeout=60)
+
+
+@pytest.mark.slow
+def test_the_browsers_way_of_sending_a_drawing_is_answered_and_bounded(app):
+    """The browser sends a drawing's parts to the sketchpad first, then a value naming them by id: such a
+    drawing is answered; a part at a huge layer index (which would pad a list to that length) or too
+    many parts are refused, and memory stays level."""
+    url, proc, _ = app
+    component = _sketch_id(url)
+    trouser = Image.new("RGBA", (560, 560), (0, 0, 0, 0))
+    ink = Image.new("RGBA", (40, 400), (0, 0, 0, 255))
+    trouser.paste(ink, (180, 80))
+    trouser.paste(ink, (340, 80))
+    trouser.paste(Image.new("RGBA", (200, 30), (0, 0, 0, 255)), (180, 60))
+    png = _png(trouser)
+    r = _send_part(url, component, "d1", "layer", png, index=0)
+    assert r.status_code == 200, r.text
+    kind, out = call_raw(url, "classify_sketch", [{"background": None, "layers": [], "composite": None, "id": "d1"},
+                                                  *SKETCH_API_ARGS])
+    assert kind == "complete" and out[0] is not None and "Trouser" in out[1], out[1]
+    before = _rss(proc.pid)
+    assert _send_part(url, component, "d2", "layer", png, index=10**9).status_code != 200
+    assert _send_part(url, component, "d2", "layer", png, index=-1).status_code != 200
+    assert _send_part(url, component, "d2", "nonsense", png).status_code != 200
+    for i in range(200):   # pending drawings nobody reads are bounded too
+        _send_part(url, component, f"p{i}", "composite", png)
+    assert _rss(proc.pid) - before < 100
+    assert proc.poll() is None
