@@ -390,12 +390,14 @@ def _folder_mb(path) -> float:
 @pytest.mark.slow
 def test_soak_twelve_clients_of_mixed_traffic_while_a_job_trains(tmp_path, dataset):
     """12 clients for FMNIST_SOAK_S seconds (default 120) of sketch strokes, uploads, bad files and
-    /verdict calls while a training job runs: no unexpected error, memory and disk level. Every call
-    is a new session: memory levels off once Gradio keeps its most sessions (serving.STATE_SESSIONS),
-    after about the first third."""
+    /verdict calls, with a training job running through the first half (the server's cap ends it):
+    no unexpected error, disk level, and memory level once the job is over. Every call is a new
+    session: memory levels off once Gradio keeps its most sessions (serving.STATE_SESSIONS); a training
+    job's own memory grows while it runs (in this process), so levelling is judged on the last quarter,
+    and the peak against the 2 GiB budget."""
     soak_s = float(os.environ.get("FMNIST_SOAK_S", "120"))
     cache = tmp_path / "gradio"
-    proc, url = start_app({"FMNIST_TRUSTED_PROXIES": "0", "FMNIST_MAX_TRAIN_MINUTES": str(soak_s / 60),
+    proc, url = start_app({"FMNIST_TRUSTED_PROXIES": "0", "FMNIST_MAX_TRAIN_MINUTES": str(soak_s / 2 / 60),
                            "GRADIO_TEMP_DIR": str(cache), "FMNIST_CACHE_MAX_AGE_S": "20"})
     try:
         from gradio_client import Client
@@ -447,16 +449,16 @@ def test_soak_twelve_clients_of_mixed_traffic_while_a_job_trains(tmp_path, datas
         unexpected = [u for _, us in results for u in us]
         total = sum(sum(c.values()) for c, _ in results)
         assert total > 100 and not unexpected, (total, unexpected[:5])
-        warm = [s for s in samples if s[0] >= samples[0][0] + soak_s / 2]
+        warm = [s for s in samples if s[0] >= samples[0][0] + soak_s * 0.75]
         rss_growth = warm[-1][1] - warm[0][1]
-        print(f"\nsoak: {total} calls in {soak_s:.0f} s, RSS {warm[0][1]:.0f} -> {warm[-1][1]:.0f} MiB "
+        print("\nRSS every 5 s:", " ".join(f"{s[1]:.0f}" for s in samples))
+        print(f"soak: {total} calls in {soak_s:.0f} s, RSS {warm[0][1]:.0f} -> {warm[-1][1]:.0f} MiB "
               f"(max {max(s[1] for s in samples):.0f}), upload cache max {max(s[2] for s in samples):.1f} MiB, "
               f"last {samples[-1][2]:.1f} MiB")
-        assert rss_growth < 150, samples
+        assert "cap" in _train_text(job.result(timeout=60)), "the job ran through the first half"
+        assert rss_growth < 100, samples
         assert max(s[1] for s in samples) - samples[0][1] < 2048, samples
         assert max(s[2] for s in samples) < 200, samples
-        trainer.predict(api_name="/stop")
-        assert "Training" in _train_text(job.result(timeout=180))
         assert proc.poll() is None
     finally:
         proc.terminate()
