@@ -186,9 +186,9 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: Fi
             return empty(f"⚠️ {e}")
 
     def classify_sketch(payload, angle, hflip, vflip, mine, choice):
-        # preprocess=False: the raw value (files the browser uploaded) passes the gate, which caps its
-        # layers and sizes before anything is decoded
-        # the browser's drawing arrived just before, under the id its value names (BoundedSketchpad)
+        # preprocess=False: the raw value passes the gate, which caps its layers and sizes before anything
+        # is decoded. From the browser, the drawing's parts arrived just before, under the id the value
+        # names (BoundedSketchpad); an API client may send them as files instead.
         drawing_id = payload.get("id") if isinstance(payload, dict) else None
         blobs = sketch.blob_storage.pop(drawing_id, None) if isinstance(drawing_id, str) else None
         try:
@@ -306,14 +306,17 @@ def _train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.
             yield status(0, f"⚠️ Training needs the Fashion-MNIST data.\n{e}")
             return
         state = jobs.JobState()
-        for kind, fraction, text, state in itertools.chain([first], events):
-            if kind == "step":
-                yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run")}
-            elif kind == "epoch":
-                yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run"),
-                       table: state.rows}
-            elif kind != "done" or not state.results:
-                yield status(fraction, text)
+        try:
+            for kind, fraction, text, state in itertools.chain([first], events):
+                if kind == "step":
+                    yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run")}
+                elif kind == "epoch":
+                    yield {progress: progress_html(fraction, text), curves: live_figure(state.live, "this run"),
+                           table: state.rows}
+                elif kind != "done" or not state.results:
+                    yield status(fraction, text)
+        finally:   # Stop, a closed tab or a crash: the job ends and leaves the queue now, not at garbage collection
+            events.close()
         if not state.results:
             return
         mine.update({name: result.model for name, result in state.results})
