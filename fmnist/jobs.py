@@ -48,17 +48,17 @@ class Caps:
         included) and FMNIST_TRUSTED_PROXIES (default 1 on a Hugging Face Space, else 0).
 
         Caps fail closed: a value that cannot be read, or is out of range, is logged by name and the
-        strictest value is used instead (1 epoch, 10 images, 1 minute, 0 proxies), never the default."""
+        strictest value is used instead (1 epoch, 10 images, 0.1 minute, 0 proxies), never the default."""
         on_space = bool(os.environ.get("SPACE_ID"))
-        return cls(max_epochs=_env_number("FMNIST_MAX_EPOCHS", 100, 1, 1000, integer=True),
-                   max_train_images=_env_number("FMNIST_MAX_TRAIN_IMAGES", FULL_TRAIN, MIN_TRAIN_IMAGES, FULL_TRAIN,
+        return cls(max_epochs=env_number("FMNIST_MAX_EPOCHS", 100, 1, 1000, integer=True),
+                   max_train_images=env_number("FMNIST_MAX_TRAIN_IMAGES", FULL_TRAIN, MIN_TRAIN_IMAGES, FULL_TRAIN,
                                                 integer=True),
-                   max_minutes=_env_number("FMNIST_MAX_TRAIN_MINUTES", MAX_MINUTES, 0.1, 24 * 60),
-                   proxy_hops=_env_number("FMNIST_TRUSTED_PROXIES", 1 if on_space else 0, 0, 5, integer=True,
+                   max_minutes=env_number("FMNIST_MAX_TRAIN_MINUTES", MAX_MINUTES, 0.1, 24 * 60),
+                   proxy_hops=env_number("FMNIST_TRUSTED_PROXIES", 1 if on_space else 0, 0, 5, integer=True,
                                           strictest=0))
 
 
-def _env_number(name: str, default: float, lo: float, hi: float, integer: bool = False,
+def env_number(name: str, default: float, lo: float, hi: float, integer: bool = False,
                 strictest: float | None = None):
     """An environment cap: unset -> default; readable and in [lo, hi] -> its value (a whole number
     where integer, "5.0" included); anything else -> the strictest value (lo unless given), logged."""
@@ -161,6 +161,9 @@ LOG_EVERY = 5    # steps between step events in app jobs: the curves move every 
 VAL_CHECKS = 3   # looks at 1,000 validation images between epochs, for the live curves
 
 
+MAX_WAITING = 8  # jobs that wait behind the running one; more are refused with the expected wait
+
+
 class Refused(ValueError):
     """A training request the queue does not take; the message says why and what to do."""
 
@@ -183,7 +186,7 @@ class TrainQueue:
     expected wait: what the running job has left (from its own ETA) plus the estimates of the jobs ahead.
     Each ticket carries its own stop flag, so a job is stopped by its owner's session only."""
 
-    def __init__(self, capacity: int = 1 + 8):
+    def __init__(self, capacity: int = 1 + MAX_WAITING):
         self.capacity = capacity
         self._cond = threading.Condition()
         self._tickets: list[Ticket] = []  # [0] runs once started; the rest wait in order
@@ -250,8 +253,7 @@ class TrainQueue:
             return bool(self._tickets)
 
 
-MAX_WAITING = 8  # jobs that wait behind the running one; more are refused with the expected wait
-QUEUE = TrainQueue(capacity=1 + MAX_WAITING)
+QUEUE = TrainQueue()
 
 
 def client_address(peer: str | None, forwarded_for: str | None, proxy_hops: int) -> str:
@@ -336,7 +338,7 @@ def estimate_seconds(cfgs: list[TrainConfig], caps: Caps | None = None, measure:
     total, used = 0.0, []
     for cfg in cfgs:
         ips, where = images_per_second(cfg.arch, cfg.widths, measure)
-        n = cfg.limit or 55_000
+        n = cfg.limit or FULL_TRAIN
         per_epoch = n / ips + cfg.val_size / (4 * ips)  # validation: forward passes only, ~4x faster
         seconds = cfg.epochs * per_epoch
         if cfg.time_budget_s:

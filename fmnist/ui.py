@@ -6,7 +6,6 @@ import itertools
 import os
 
 import gradio as gr
-from gradio.components.base import server
 import numpy as np
 import torch
 from PIL import Image
@@ -83,45 +82,46 @@ def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -
     return demo
 
 
-class BoundedSketchpad(gr.Sketchpad):
-    """gr.Sketchpad whose drawings are received within bounds. Before each change event the browser
-    sends the drawing's parts to the server (accept_blobs), kept in memory under an id until the event
-    reads them: here a part is at most MAX_FILE_BYTES, a layer index below gate.MAX_LAYERS (Gradio pads
-    the list up to any index a client names), and at most MAX_PENDING drawings wait (the oldest go)."""
+MAX_PENDING_DRAWINGS = 64
 
-    MAX_PENDING = 64
 
-    def get_block_name(self) -> str:   # the same front end as gr.Sketchpad
-        return "imageeditor"
+def _bound_drawing_uploads(sketch: gr.Sketchpad) -> gr.Sketchpad:
+    """Receive the sketchpad's drawings within bounds. Before each change event the browser sends the
+    drawing's parts to the server (the component's `accept_blobs`), kept in memory under an id until the
+    event reads them: here a part is at most MAX_FILE_BYTES, a layer index below gate.MAX_LAYERS (Gradio
+    pads the list up to any index a client names), and at most MAX_PENDING_DRAWINGS wait (the oldest go).
+    Installed on the instance: a gr.Sketchpad subclass would make Gradio write a .pyi stub of this
+    module beside it."""
+    accept = sketch.accept_blobs
 
-    def get_block_class(self) -> str:
-        return "imageeditor"
-
-    @server
-    def accept_blobs(self, data):
+    def accept_blobs(data):
         kind = data.data.get("type")
-        index = data.data.get("index")
         if kind not in ("layer", "background", "composite") or len(data.files) != 1:
             raise gr.Error("Not a part of a drawing.")
         if kind == "layer":
             try:
-                if not 0 <= int(index) < MAX_LAYERS:
+                if not 0 <= int(data.data.get("index")) < MAX_LAYERS:
                     raise ValueError
             except (TypeError, ValueError):
                 raise gr.Error(f"A drawing has at most {MAX_LAYERS} layers.") from None
         if len(data.files[0][1]) > MAX_FILE_BYTES:
             raise gr.Error("This part of the drawing is too large.")
-        while len(self.blob_storage) >= self.MAX_PENDING and data.data.get("id") not in self.blob_storage:
-            self.blob_storage.pop(next(iter(self.blob_storage)))
-        return super().accept_blobs(data)
+        while len(sketch.blob_storage) >= MAX_PENDING_DRAWINGS and data.data.get("id") not in sketch.blob_storage:
+            sketch.blob_storage.pop(next(iter(sketch.blob_storage)))
+        return accept(data)
+
+    accept_blobs._is_server_fn = True   # what gradio.components.base.server marks
+    sketch.accept_blobs = accept_blobs
+    return sketch
 
 
 def sketchpad(brush_size: int = 22) -> gr.Sketchpad:
     """The Sketch tab's canvas (also used by tools/capture_drawings.py, so benchmark drawings are made
     with exactly the component visitors draw on)."""
-    return BoundedSketchpad(label="Draw a garment (black ink on white)", elem_id="sketch", height=520,
-                        canvas_size=(560, 560), type="numpy", image_mode="RGBA", layers=False, transforms=(),
-                        brush=gr.Brush(default_size=brush_size, colors=["#000000"], color_mode="fixed"))
+    return _bound_drawing_uploads(gr.Sketchpad(
+        label="Draw a garment (black ink on white)", elem_id="sketch", height=520, canvas_size=(560, 560),
+        type="numpy", image_mode="RGBA", layers=False, transforms=(),
+        brush=gr.Brush(default_size=brush_size, colors=["#000000"], color_mode="fixed")))
 
 
 def _count(names: list[str]) -> str:
@@ -188,7 +188,7 @@ def _sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: Fi
     def classify_sketch(payload, angle, hflip, vflip, mine, choice):
         # preprocess=False: the raw value passes the gate, which caps its layers and sizes before anything
         # is decoded. From the browser, the drawing's parts arrived just before, under the id the value
-        # names (BoundedSketchpad); an API client may send them as files instead.
+        # names (_bound_drawing_uploads); an API client may send them as files instead.
         drawing_id = payload.get("id") if isinstance(payload, dict) else None
         blobs = sketch.blob_storage.pop(drawing_id, None) if isinstance(drawing_id, str) else None
         try:

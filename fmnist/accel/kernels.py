@@ -75,7 +75,6 @@ def _trusted(path: Path) -> bool:
         st = path.lstat()
     except OSError:
         return False
-
     if stat.S_ISLNK(st.st_mode):
         return False
     return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
