@@ -12,22 +12,17 @@ as `bench/upload_agreement.py` does). No model is run.
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import heldout_drawings as held  # noqa: E402
-from drawings import load_drawings, on_white  # noqa: E402
-from fmnist.data import load_fashion_mnist  # noqa: E402
-from fmnist.images import read_image, render_as_random_upload  # noqa: E402
-from fmnist.preprocess import looks_like_drawing  # noqa: E402
-from fmnist.sketches import draw_like_a_person  # noqa: E402
+from drawings import load_drawings, on_white  # bench/drawings.py, beside this script
+from fmnist.data import load_fashion_mnist
+from fmnist.images import read_image, render_as_random_upload
+from fmnist.preprocess import looks_like_drawing
+from fmnist.sketches import draw_like_a_person
+from fmnist.sketches import heldout as held
+from fmnist.sketches.strokes import render
 
 
 def _jpeg(grey: np.ndarray, quality: int = 75) -> np.ndarray:
@@ -46,7 +41,7 @@ def main() -> None:
     bench = [on_white(d["rgba"]) for d in load_drawings()]
     rows += [("benchmark drawings, PNG", _rate(bench)), ("benchmark drawings, JPEG q75", _rate(_jpeg(g) for g in bench))]
     for brush in (3, 6, 12, 18):
-        aa = [held.render(fn(), held.OWN_ASPECT.get(fn.__name__, held.ASPECT[label]), lay[:3] + (brush,), anti_aliased=True)[..., 0]
+        aa = [render(fn(), held.OWN_ASPECT.get(fn.__name__, held.ASPECT[label]), lay[:3] + (brush,), anti_aliased=True)[..., 0]
               for label, designs in held.DESIGNS.items() for fn in designs for lay in held.LAYOUTS]
         rows += [(f"held-out designs anti-aliased, {brush} px brush, PNG", _rate(aa)),
                  (f"held-out designs anti-aliased, {brush} px brush, JPEG q75", _rate(_jpeg(g) for g in aa))]

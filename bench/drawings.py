@@ -7,7 +7,7 @@ not look like a garment", for garments and for things that are not.
     .venv/bin/python bench/drawings.py --fill            # with closed outlines filled first
 
 The drawings (tests/data/drawings/, made by tools/capture_drawings.py from the hand-designed paths in
-bench/drawing_designs.py) are read from disk, so this runs in seconds. Upload forms: the sketchpad's
+fmnist/sketches/designs.py) are read from disk, so this runs in seconds. Upload forms: the sketchpad's
 composite as a PNG (black on white), as a PNG with transparency (ink in the alpha), as JPEG (quality 80)
 and white on a dark grey background.
 """
@@ -24,15 +24,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fmnist.data import CLASSES
+from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments
+from fmnist.preprocess import ImageError, prepare
+from fmnist.sketches.designs import KINDS as KINDS_OF
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fmnist.data import CLASSES  # noqa: E402
-from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments  # noqa: E402
-from fmnist.preprocess import ImageError, prepare  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from drawing_designs import KINDS as KINDS_OF  # noqa: E402
 
 DRAWINGS = ROOT / "tests" / "data" / "drawings"
 

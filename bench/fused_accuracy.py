@@ -19,8 +19,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from fmnist.checkpoints import load_checkpoint  # noqa: E402
+from fmnist.checkpoints import load_checkpoint
 
 
 def run(arch: str, epochs: int, fused: bool, out: Path) -> dict:

@@ -9,7 +9,6 @@ accepted images (40 MP) as 16-bit grey PNG, RGBA PNG, and RGB JPEG; an ordinary 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
@@ -51,7 +50,6 @@ def make_cases(folder: Path) -> dict[str, Path]:
 
 CHILD = """
 import json, resource, sys, time
-sys.path.insert(0, {root!r})
 from fmnist.preprocess import prepare
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 times = []

@@ -11,17 +11,14 @@ in one process, alternating blocks of 20 calls so that both see the same phases 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fmnist.inference import ModelZoo  # noqa: E402
-from fmnist.preprocess import prepare  # noqa: E402
+from fmnist.inference import ModelZoo
+from fmnist.preprocess import prepare
 
 
 def sketch() -> np.ndarray:

@@ -2,10 +2,10 @@
 comparisons on a machine whose speed drifts: alternate the two sides.
 
 Two checkouts, in separate processes (prints images/second for simple, sa and gated with the fmnist
-package found in REPO, default: this one):
+package that Python finds: PYTHONPATH comes before the installed one):
 
     git worktree add /tmp/old <commit>
-    for i in 1 2 3; do python bench/step_ab.py /tmp/old; python bench/step_ab.py .; done
+    for i in 1 2 3; do PYTHONPATH=/tmp/old python bench/step_ab.py; python bench/step_ab.py; done
 
 The fused kernels (fmnist.accel) against the plain modules, in one process, two models from the same
 start, blocks of steps alternating (--blocks pairs; the median of each side is printed):
@@ -40,7 +40,6 @@ import torch.nn.functional as F
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("repo", nargs="?", default=str(Path(__file__).resolve().parent.parent))
     p.add_argument("--steps", type=int, default=50, help="timed steps (per block with --kernels: 20)")
     p.add_argument("--kernels", action="store_true", help="fused kernels vs eager PyTorch, alternating")
     p.add_argument("--stem", action="store_true", help="fused first layer vs oneDNN's convolution, alternating")
@@ -54,7 +53,7 @@ def main() -> None:
     p.add_argument("--blocks", type=int, default=6)
     p.add_argument("--widths", default="32,64,128", help="channels per stage, e.g. 64,128,256")
     a = p.parse_args()
-    sys.path.insert(0, a.repo)
+    import fmnist
     from fmnist import augment as aug
     from fmnist import training
     from fmnist.data import load_fashion_mnist, to_float
@@ -140,7 +139,7 @@ def main() -> None:
               f"blocks {[round(v) for v in rx]}, {[round(v) for v in ry]}", flush=True)
 
     if not (a.flat or ablation):
-        print(f"{a.repo}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
+        print(f"{Path(fmnist.__file__).parent.parent}: " + " ".join(f"{arch} {images_per_second(make_step(arch), a.steps, 8):.0f}"
                                        for arch in list_models()) + f" img/s (bf16 {'on' if bf16 else 'off'})")
         return
     one_off = {"stem": ("stem", "oneDNN conv", "fused stem", None), "sa_pool": ("pooling", "two kernels", "one kernel", "sa"),

@@ -21,18 +21,15 @@ to fit; --augment shows what the trainer does without them (same recipe otherwis
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fmnist.augment import parse_spec  # noqa: E402
-from fmnist.checkpoints import load_checkpoint  # noqa: E402
-from fmnist.models import list_models  # noqa: E402
-from fmnist.recipes import RECIPES  # noqa: E402
-from fmnist.recipes import config as recipe_config  # noqa: E402
-from fmnist.reference import STUDY_LEVEL  # noqa: E402
-from fmnist.training import TrainConfig, first_reaching, fit  # noqa: E402
+from fmnist.augment import parse_spec
+from fmnist.checkpoints import load_checkpoint
+from fmnist.models import list_models
+from fmnist.recipes import RECIPES
+from fmnist.recipes import config as recipe_config
+from fmnist.reference import STUDY_LEVEL
+from fmnist.training import TrainConfig, first_reaching, fit
 
 
 def main() -> None:

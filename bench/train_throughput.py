@@ -26,13 +26,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fmnist import augment as aug  # noqa: E402
-from fmnist import accel  # noqa: E402
-from fmnist.data import DEBIAN_DIR, load_fashion_mnist, to_float  # noqa: E402
-from fmnist.models import count_macs, create_model, list_models  # noqa: E402
-from fmnist.accel import FlatParameters, make_optimizer  # noqa: E402
-from fmnist.training import cpu_supports_bf16  # noqa: E402
+from fmnist import augment as aug
+from fmnist import accel
+from fmnist.data import DEBIAN_DIR, load_fashion_mnist, to_float
+from fmnist.models import count_macs, create_model, list_models
+from fmnist.accel import FlatParameters, make_optimizer
+from fmnist.training import cpu_supports_bf16
 
 
 def ours(arch: str, steps: int, bf16: bool, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -93,10 +92,9 @@ def study_style(arch: str, steps: int, root: str) -> float:
 def study_style_alone(arch: str, steps: int, root: str) -> float:
     """study_style in a process of its own: ours() changes this process's allocator for good, and running
     every baseline first instead would let the machine's drift (±15% here) fall between the two sides."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from train_throughput import study_style; "
+    code = ("import runpy, sys; study_style = runpy.run_path(sys.argv[1])['study_style']; "
             "print(study_style(sys.argv[2], int(sys.argv[3]), sys.argv[4]))")
-    here = Path(__file__).resolve().parent
-    out = subprocess.run([sys.executable, "-c", code, str(here), arch, str(steps), root], check=True,
+    out = subprocess.run([sys.executable, "-c", code, __file__, arch, str(steps), root], check=True,
                          capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
 

@@ -11,19 +11,16 @@ preprocessing constants were tuned on, so this is a held-out figure. Needs the d
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import fmnist  # noqa: E402
-from fmnist.checkpoints import shipped_names  # noqa: E402
-from fmnist.data import to_float  # noqa: E402
-from fmnist.images import render_as_random_upload  # noqa: E402
-from fmnist.preprocess import prepare  # noqa: E402
+import fmnist
+from fmnist.checkpoints import shipped_names
+from fmnist.data import to_float
+from fmnist.images import render_as_random_upload
+from fmnist.preprocess import prepare
 
 
 def held_out(n: int) -> tuple[np.ndarray, np.random.Generator]:

@@ -11,10 +11,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import fmnist  # noqa: E402
-from fmnist.data import DataNotFoundError  # noqa: E402
+import fmnist
+from fmnist.data import DataNotFoundError
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/*.png from this run.
 import os
 import re
 import shutil
-import sys
 
 import pytest
 
@@ -92,7 +91,7 @@ def _clear(pg):
 
 
 def _draw(pg, strokes, aspect=1.0):
-    """Hand-designed strokes (bench/drawing_designs.py, unit box) drawn with the mouse in the canvas's
+    """Hand-designed strokes (fmnist/sketches/designs.py, unit box) drawn with the mouse in the canvas's
     middle, at the garment's proportions (width / height)."""
     box = pg.locator("#sketch canvas").first.bounding_box()
     side = min(box["width"], box["height"]) * 0.6
@@ -114,8 +113,7 @@ def _tops(pg):
 
 
 def test_drawn_outlines_are_named_by_all_three_models(page):
-    sys.path.insert(0, str(ROOT / "bench"))
-    from drawing_designs import ASPECT, bag, sneaker, trouser, tshirt
+    from fmnist.sketches.designs import ASPECT, bag, sneaker, trouser, tshirt
 
     page.get_by_role("tab", name="Sketch & classify").click()
     seen = {}
@@ -135,8 +133,7 @@ def test_drawn_outlines_are_named_by_all_three_models(page):
 
 
 def test_a_spiral_is_not_a_garment(page):
-    sys.path.insert(0, str(ROOT / "bench"))
-    from drawing_designs import NOT_GARMENTS
+    from fmnist.sketches.designs import NOT_GARMENTS
 
     _clear(page)
     _draw(page, NOT_GARMENTS["spiral"]())

@@ -1,6 +1,7 @@
 """Drawings made from training images (fmnist.sketches), drawing detection, calibration, and the
 "does not look like a garment" verdict."""
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,7 +64,8 @@ def test_class_details_are_drawn_inside_the_garment_and_only_with_a_label(datase
     same drawing without a label has none; the label is part of the bank's cache key."""
     import cv2
 
-    from fmnist.sketches import SCALE, _mask, garment_details
+    from fmnist.sketches import SCALE, garment_details
+    from fmnist.sketches.styles import _mask
 
     labels = dataset.train_labels.numpy()
     coats = dataset.train_images.numpy()[labels == 4][:10]
@@ -297,20 +299,45 @@ def test_outlier_loss_pushes_doodles_towards_no_class():
 
 
 def test_the_held_out_drawings_cover_every_class_and_read_as_drawings():
-    """bench/heldout_drawings.py: 3 designs x 3 layouts per class, each a sketchpad value the app
+    """fmnist.sketches.heldout: 3 designs x 3 layouts per class, each a sketchpad value the app
     reads as a drawing, none empty or cut off the canvas."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    import heldout_drawings as held
+    from fmnist.sketches import heldout as held
+    from fmnist.sketches.strokes import render
 
     x, labels, names = held.drawings()
     assert x.shape == (90, 1, 28, 28) and np.bincount(labels).tolist() == [9] * 10 and len(set(names)) == 90
     assert (x.flatten(1).amax(1) > 0.5).all()
     for label, designs in held.DESIGNS.items():
         for layout in held.LAYOUTS:
-            rgba = held.render(designs[0](), held.ASPECT[label], layout)
+            rgba = render(designs[0](), held.ASPECT[label], layout)
             ink = rgba[..., 0] < 128
             assert ink.any() and not (ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any())
             assert prepare({"composite": rgba, "layers": [], "background": None}).drawing
+
+
+def test_the_drawings_are_the_same_byte_for_byte_as_the_shipped_models_were_trained_on():
+    """tests/data/drawings_v9.npz holds drawings made by the code the drawing-aware models were trained on
+    (VERSION 9, before it became a package): one raw drawing per style and class, a bank of 300 as the
+    models see them, and 8 doodles. The code must make the same bytes, or bump VERSION (the cache key)."""
+    from fmnist.sketches import STYLES, VERSION, doodle, draw_like_a_person, render_drawings
+
+    ref = np.load(Path(__file__).parent / "data" / "drawings_v9.npz")
+    assert VERSION == 9
+    raw = np.stack([draw_like_a_person(ref["images"][i], np.random.default_rng(100 * s + c), style=st, label=c)
+                    for s, st in enumerate(STYLES) for c, i in enumerate(ref["first"])])
+    assert np.array_equal(raw, ref["raw"])
+    assert np.array_equal(render_drawings(ref["images"], seed=3, workers=1, labels=ref["labels"]), ref["bank"])
+    assert np.array_equal(np.stack([doodle(np.random.default_rng(i)) for i in range(8)]), ref["doodles"])
+
+
+def test_the_training_drawings_never_import_the_benchmark_designs():
+    """The benchmark's designs are written apart from the training drawings, so the benchmark measures
+    generalisation, not the augmentation's own output: no training module imports them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fmnist.sketches, fmnist.training; "
+            "print(sorted(m for m in sys.modules if m.startswith('fmnist.sketches.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "fmnist.sketches.styles" in loaded
+    assert "designs" not in loaded and "heldout" not in loaded

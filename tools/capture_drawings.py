@@ -1,7 +1,7 @@
 """Draw the benchmark's drawings with the mouse on the app's real sketchpad, in headless Chromium, and
 store what the sketchpad exports (its composite, RGBA PNG) under tests/data/drawings/.
 
-    .venv/bin/python tools/capture_drawings.py            # all of bench/drawing_designs.layouts()
+    .venv/bin/python tools/capture_drawings.py            # all of fmnist.sketches.designs.layouts()
     .venv/bin/python tools/capture_drawings.py --only 1-0  # names starting with 1-0 (trousers, variant 0)
 
 Drawing in a browser is slow (page load, mouse strokes, the upload of the value), so it is done once;
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -20,12 +19,11 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from drawing_designs import layouts  # noqa: E402
-from fmnist.ui import sketchpad  # noqa: E402
+from fmnist.sketches.designs import layouts
+from fmnist.ui import sketchpad
 
 OUT = ROOT / "tests" / "data" / "drawings"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

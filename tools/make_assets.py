@@ -2,15 +2,13 @@
 
 The app's gallery and attention views use these so that they work without the dataset.
 """
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fmnist.data import CLASSES, load_fashion_mnist  # noqa: E402
+from fmnist.data import CLASSES, load_fashion_mnist
 
 ASSETS = Path(__file__).resolve().parent.parent / "fmnist" / "assets"
 

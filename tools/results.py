@@ -16,16 +16,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from fmnist.checkpoints import read_metadata  # noqa: E402
-from fmnist.cli import _evaluate_all  # noqa: E402
-from fmnist.data import CLASSES  # noqa: E402
-from fmnist.evaluate import compare_pairs, format_interval, study_table  # noqa: E402
-from fmnist.models import count_parameters, list_models  # noqa: E402
-from fmnist.reference import STUDY, STUDY_ACCURACY, STUDY_LEVEL  # noqa: E402
-from fmnist.training import first_reaching, previous_run_chain  # noqa: E402
-from fmnist.views import SEED_STUDY, curves_figure, seed_study_markdown  # noqa: E402
+from fmnist.checkpoints import read_metadata
+from fmnist.cli import _evaluate_all
+from fmnist.data import CLASSES
+from fmnist.evaluate import compare_pairs, format_interval, study_table
+from fmnist.models import count_parameters, list_models
+from fmnist.reference import STUDY, STUDY_ACCURACY, STUDY_LEVEL
+from fmnist.training import first_reaching, previous_run_chain
+from fmnist.views import SEED_STUDY, curves_figure, seed_study_markdown
 
 TARGET = 0.93
 SEEDS_MADE_WITH = "python tools/train_release.py --out runs/seeds14 --seeds 0 1 2 --parallel 1 --time-budget 600"

@@ -20,5 +20,6 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "$dev" = 1 ]; then .venv/bin/pip install -q -r requirements-dev.txt; else .venv/bin/pip install -q -r requirements.txt; fi
+.venv/bin/pip install -q --no-deps -e .  # the fmnist package, importable from anywhere (tools/, bench/, tests/)
 # where no Debian package could be had, fetch the data now (the demo starts without it either way)
 .venv/bin/python -m fmnist download >/dev/null 2>&1 || echo "note: Fashion-MNIST not available yet; predicting works, training will say how to get it" >&2

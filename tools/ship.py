@@ -11,9 +11,8 @@ they must carry their calibration and recipe.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fmnist.checkpoints import CHECKPOINT_DIR, DRAWING_DIR, load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
-from fmnist.training import previous_run_chain  # noqa: E402
+from fmnist.checkpoints import CHECKPOINT_DIR, DRAWING_DIR, load_checkpoint, read_metadata, save_checkpoint
+from fmnist.training import previous_run_chain
 
 KEEP_FROM_FILE = ("format", "arch", "init_args", "classes")  # rewritten by save_checkpoint itself
 

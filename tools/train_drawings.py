@@ -23,13 +23,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from fmnist.calibrate import calibrate  # noqa: E402
-from fmnist.checkpoints import CHECKPOINT_DIR, load_checkpoint, save_result  # noqa: E402
-from fmnist.data import load_fashion_mnist, make_split  # noqa: E402
-from fmnist.sketches import VERSION, drawing_bank  # noqa: E402
-from fmnist.training import TrainConfig, fit  # noqa: E402
+from fmnist.calibrate import calibrate
+from fmnist.checkpoints import CHECKPOINT_DIR, load_checkpoint, save_result
+from fmnist.data import load_fashion_mnist, make_split
+from fmnist.sketches import VERSION, drawing_bank
+from fmnist.training import TrainConfig, fit
 
 EPOCHS = {"simple": 11, "sa": 11, "gated": 24}  # the shipped runs' lengths
 RECIPE = ("the study-recipe model, then {length} with {drawings:.0%} of each batch drawings (fmnist.sketches v{version}: "

@@ -22,11 +22,10 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from fmnist.data import load_fashion_mnist, make_split, to_float  # noqa: E402
-from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments  # noqa: E402
-from fmnist.sketches import doodle_bank, drawing_bank  # noqa: E402
+from fmnist.data import load_fashion_mnist, make_split, to_float
+from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments
+from fmnist.sketches import doodle_bank, drawing_bank
 
 HELD_OUT_DOODLE_SEED = 97  # training's doodles use the run's seed (0 for the shipped models)
 

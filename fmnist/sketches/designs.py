@@ -1,10 +1,12 @@
-"""Hand-designed stroke paths for the drawing benchmark: garments as people draw them with a mouse.
+"""The drawing benchmark's designs: garments as people draw them with a mouse, and things that are not.
 
-Written by hand, separately from fmnist.sketches (the training augmentation), so the benchmark measures
-how well the models generalise to drawings rather than to the augmentation's own output. Each design is
-a list of strokes, each stroke a list of (x, y) points in a unit box (x right, y down); placements
-(size, position, aspect, brush, hand wobble) are applied by `layouts()`. Shoes point left, as in the
-dataset's photos, except where a variant says otherwise (people draw both ways).
+Written by hand, separately from the training drawings (`styles.py`, `details.py`, `people.py` never
+import this module; a test checks it), so the benchmark measures how well the models generalise to
+drawings rather than to the augmentation's own output. Each design is a list of strokes (`strokes.py`);
+placements (size, position, aspect, brush, hand wobble) are applied by `layouts()`. The benchmark's
+drawings were drawn from these in the real sketchpad (`tools/capture_drawings.py`) and are stored in
+tests/data/drawings. Shoes point left, as in the dataset's photos, except where a variant says otherwise
+(people draw both ways).
 """
 from __future__ import annotations
 
@@ -12,31 +14,14 @@ import math
 
 import numpy as np
 
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-           "Ankle boot")
+from ..data import CLASSES
+from .strokes import closed, dots, zigzag
+from .strokes import arc as _arc
 
 
 def arc(cx, cy, rx, ry, a0, a1, n=12):
-    """Points on an ellipse from angle a0 to a1 (degrees, 0 = right, 90 = down)."""
-    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-            for a in np.linspace(a0, a1, n)]
-
-
-def closed(*pts):
-    return list(pts) + [pts[0]]
-
-
-def zigzag(x0, x1, y0, y1, n):
-    """A back-and-forth scribble filling the box, as people shade a shape in."""
-    pts = []
-    for i in range(n + 1):
-        y = y0 + (y1 - y0) * i / n
-        pts.append((x0, y) if i % 2 == 0 else (x1, y))
-    return pts
-
-
-def dots(xs, ys, r=0.015):
-    return [arc(x, y, r, r, 0, 360, 6) for x, y in zip(xs, ys)]
+    """strokes.arc with the benchmark's default of 12 points."""
+    return _arc(cx, cy, rx, ry, a0, a1, n)
 
 
 # --- tops -----------------------------------------------------------------------------------------
