@@ -80,7 +80,11 @@ def main() -> None:
     widths = tuple(int(v) for v in a.widths.split(","))
     ds = load_fashion_mnist()
     images, labels = ds.train_images, ds.train_labels
-    bf16 = training.cpu_supports_bf16()
+    try:    # where the checkout keeps it: fmnist.hardware, or fmnist.training before it
+        from fmnist.hardware import cpu_supports_bf16
+    except ImportError:
+        cpu_supports_bf16 = training.cpu_supports_bf16
+    bf16 = cpu_supports_bf16()
 
     def make_step(arch: str, flat_buffer: bool = True, fused: dict | None = {}):
         """A training step as the trainer runs it; fused: to_fused's options, None for the plain modules."""

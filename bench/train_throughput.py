@@ -31,7 +31,7 @@ from fmnist import accel
 from fmnist.data import DEBIAN_DIR, load_fashion_mnist, to_float
 from fmnist.models import count_macs, create_model, list_models
 from fmnist.accel import FlatParameters, make_optimizer
-from fmnist.training import cpu_supports_bf16
+from fmnist.hardware import cpu_supports_bf16
 
 
 def ours(arch: str, steps: int, bf16: bool, images: torch.Tensor, labels: torch.Tensor) -> float:

@@ -16,13 +16,13 @@ from .data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnis
 from .models import count_macs, count_parameters, create_model, list_models
 from .recipes import RECIPES
 from .recipes import config as recipe_config
-from .training import SCHEDULES, TrainConfig, fit
+from .config import GROUPS, Knob, TrainConfig, knobs
+from .training import fit
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fmnist", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    d = TrainConfig()
 
     t = sub.add_parser("train", help="train one architecture and save a checkpoint",
                        description="Train one architecture (default: the original study's recipe, --recipe study). "
@@ -32,43 +32,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     t.add_argument("--recipe", choices=list(RECIPES), default="study",
                    help="a preset of the options below (quick, fast: end with an upright phase, a departure "
                         "from the study's augmentations; study: the original recipe)")
-    t.add_argument("--arch", choices=list_models(), default=d.arch)
-    t.add_argument("--epochs", type=int, default=None, help="(recipe)")
-    t.add_argument("--batch-size", type=int, default=None, help="(recipe)")
-    t.add_argument("--lr", type=float, default=None, help="peak learning rate (recipe)")
-    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    t.add_argument("--schedule", choices=SCHEDULES, default=None, help="(recipe)")
-    t.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    t.add_argument("--augment", default=d.augment,
-                   help="preset (seed, none, strong) or comma-separated ops (hflip,vflip,rotate90,translate2,erase)")
-    t.add_argument("--patience", type=int, default=None, help="early stopping: epochs without improvement (recipe)")
-    t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--limit", type=int, default=None, help="use only this many training images (quick runs)")
-    t.add_argument("--val-size", type=int, default=d.val_size)
-    t.add_argument("--widths", type=lambda s: tuple(int(v) for v in s.split(",")), default=d.widths,
-                   help="channels per stage, e.g. 32,64,128")
-    t.add_argument("--dropout", type=float, default=d.dropout)
-    t.add_argument("--ema", type=float, default=d.ema, help="weight-averaging decay, e.g. 0.999 (0: off)")
-    t.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
-    t.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
-                   help="bf16 autocast + channels_last (auto: where the hardware supports it)")
-    t.add_argument("--fused", choices=["auto", "on", "off"], default="auto",
-                   help="the CPU training kernels of fmnist.accel (auto: CPU, bf16, a C compiler; "
-                        "FMNIST_FUSED=0/1 overrides)")
-    t.add_argument("--time-budget", type=float, default=None,
-                   help="stop after this many seconds of training; schedules follow the clock (recipe; 0: none)")
-    t.add_argument("--final-phase", type=float, default=None,
-                   help="share of the run, at its end, trained upright with a fresh cosine (recipe; 0: none)")
-    t.add_argument("--final-lr", type=float, default=None, help="the final phase's first learning rate (recipe)")
-    t.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST files (else $FMNIST_DATA, ...)")
-    t.add_argument("--resume", default=None, help="checkpoint to continue training from")
-    t.add_argument("--restart-schedule", action="store_true",
-                   help="with --resume: a fresh learning-rate schedule over this run (a warm restart)")
-    t.add_argument("--drawings", type=float, default=d.drawings,
-                   help="fraction of each batch shown as drawings of the same images (0: none, as the study)")
-    t.add_argument("--outliers", type=float, default=d.outliers,
-                   help="fraction of each batch shown as non-garment doodles, trained towards no class (0: none)")
+    _add_knob_options(t)
     t.add_argument("--out", default=None, help="where to save (default runs/<arch>-<time>.safetensors)")
     t.add_argument("--tensorboard", default=None, metavar="DIR", help="also log to TensorBoard in DIR")
     t.add_argument("--quiet", action="store_true", help="no progress bar; one line per epoch")
@@ -87,22 +51,47 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _knob_option(k: Knob) -> dict:
+    """argparse keywords for one knob (fmnist.config): a recipe's knob defaults to None, so the recipe's
+    value is used unless the option is given."""
+    if k.kind == "flag":
+        return {"action": argparse.BooleanOptionalAction, "default": k.default, "help": k.help}
+    kw = {"default": None if k.recipe or k.optional else k.default,
+          "help": k.help + (" (recipe)" if k.recipe else "")}
+    if k.kind == "switch":
+        kw["choices"] = ["auto", "on", "off"]
+        kw["default"] = None if k.recipe else "auto"
+    elif k.kind in ("int", "float"):
+        kw["type"] = int if k.kind == "int" else float
+    elif k.kind == "choice":
+        kw["choices"] = list(k.allowed())
+    elif k.kind == "widths":
+        kw["type"] = k.parse
+    elif k.kind == "ops":
+        kw["type"] = parse_spec
+    return kw
+
+
+def _add_knob_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig knob, under its group's heading in --help."""
+    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
+    for name, k in knobs().items():
+        groups[k.group].add_argument(k.flag or "--" + name.replace("_", "-"), dest=name, **_knob_option(k))
+
+
 def _config_from_args(a) -> TrainConfig:
-    augment = parse_spec(a.augment)
-    given = {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "schedule": a.schedule,
-             "patience": a.patience, "time_budget_s": a.time_budget, "final_phase": a.final_phase,
-             "final_lr": a.final_lr}
-    given = {k: v for k, v in given.items() if v is not None}
-    if given.get("time_budget_s") == 0:
-        given["time_budget_s"] = None
-    return recipe_config(
-        a.recipe, **given, arch=a.arch, weight_decay=a.weight_decay, warmup_epochs=a.warmup_epochs,
-        label_smoothing=a.label_smoothing, augment=augment, seed=a.seed, limit=a.limit, val_size=a.val_size,
-        widths=a.widths, dropout=a.dropout, ema=a.ema, device=a.device,
-        bf16={"auto": "auto", "on": True, "off": False}[a.bf16], fused=a.fused, channels_last="auto",
-        data_dir=a.data_dir, resume=a.resume, restart_schedule=a.restart_schedule, drawings=a.drawings,
-        outliers=a.outliers,
-    )
+    """The recipe's config with every knob given on the command line on top (a time budget of 0: none)."""
+    given = {}
+    for name, k in knobs().items():
+        value = getattr(a, name)
+        if value is None:
+            continue
+        if k.kind == "switch":
+            value = k.parse(value)
+        if k.optional and value == 0 and k.kind in ("int", "float"):
+            value = None
+        given[name] = value
+    return recipe_config(a.recipe, **given)
 
 
 def _is_shipped(path: Path) -> bool:

@@ -8,24 +8,47 @@ from PIL import Image
 
 from .models import FashionCNN, recording
 
-# Colour scale of every heat map shown: a perceptual ramp (inferno-like), 0 = black-purple, 1 = pale yellow.
-_ANCHORS = np.array([
-    [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39],
-    [252, 255, 164]], dtype=np.float32)
-COLOUR_SCALE = "0 (ignored) black → purple → orange → pale yellow 1 (most weight)"
+# Colour scale of every heat map shown: matplotlib's inferno (perceptually uniform, readable in grey and by
+# most colour-blind eyes), 0 = black, 1 = pale yellow; looked up per uint8 level.
+COLOUR_SCALE = "inferno: 0 (ignored) black → purple → orange → pale yellow 1 (most weight)"
+
+
+def _inferno_levels() -> np.ndarray:
+    from matplotlib import colormaps
+
+    return (colormaps["inferno"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+_LEVEL_COLOURS = _inferno_levels()  # (256, 3) uint8: every uint8 level's colour
 
 
 def colormap(values: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1] -> (H, W, 3) uint8 on the ramp above."""
-    v = np.clip(np.nan_to_num(values), 0, 1) * (len(_ANCHORS) - 1)
-    lo = np.floor(v).astype(int).clip(0, len(_ANCHORS) - 2)
-    t = (v - lo)[..., None]
-    return ((1 - t) * _ANCHORS[lo] + t * _ANCHORS[lo + 1]).round().astype(np.uint8)
+    """(H, W) in [0, 1] -> (H, W, 3) uint8: inferno, at 256 levels."""
+    levels = (np.clip(np.nan_to_num(values), 0, 1) * 255).round().astype(np.uint8)
+    return _LEVEL_COLOURS[levels]
 
 
-# every uint8 level's colour, so an overlay looks colours up instead of interpolating per pixel (the
-# interpolation was a visible share of the five overlays the Sketch tab draws per answer)
-_LEVEL_COLOURS = colormap(np.arange(256) / 255.0)  # (256, 3) uint8
+def colour_bar(width: int = 336, height: int = 64) -> np.ndarray:
+    """A small legend of the maps' colours, (height, width, 3) uint8: the inferno bar from 0 to 1 with its
+    two ends named, drawn by matplotlib."""
+    from matplotlib.colorbar import ColorbarBase
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib import colormaps
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.03, 0.55, 0.94, 0.35))
+    bar = ColorbarBase(ax, cmap=colormaps["inferno"], norm=Normalize(0, 1), orientation="horizontal")
+    bar.set_ticks([0, 0.5, 1])
+    bar.set_ticklabels(["0: ignored", "0.5", "1: most weight"])
+    bar.ax.tick_params(labelsize=8)
+    labels = bar.ax.get_xticklabels()
+    labels[0].set_horizontalalignment("left")    # the end labels stay inside the picture
+    labels[-1].set_horizontalalignment("right")
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def overlay(image28: np.ndarray, heat: np.ndarray, size: int = 168, alpha: float = 0.55) -> np.ndarray:

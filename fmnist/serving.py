@@ -23,20 +23,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from . import jobs
+from . import caps, jobs
 
 IMAGE_POOL = "images"
 IMAGE_WORKERS = 2
-SERVE_THREADS = jobs.env_number("FMNIST_SERVE_THREADS", 1, 1, max(1, os.cpu_count() or 1), integer=True)
+SERVE_THREADS = caps.env_number("FMNIST_SERVE_THREADS", 1, 1, max(1, os.cpu_count() or 1), integer=True)
 # (every, older than) seconds; FMNIST_CACHE_MAX_AGE_S sets the age (a short one for tests and soaks)
-_AGE = jobs.env_number("FMNIST_CACHE_MAX_AGE_S", 3600, 10, 7 * 24 * 3600, integer=True, strictest=10)
+_AGE = caps.env_number("FMNIST_CACHE_MAX_AGE_S", 3600, 10, 7 * 24 * 3600, integer=True, strictest=10)
 DELETE_CACHE = (min(600, max(5, _AGE // 2)), _AGE)
 KEEP_STATE_S = 2 * 3600
 # Gradio keeps a state object per session, about 0.2-1 MiB each for this app (every component's config,
 # made anew per session), 10,000 of them by default: a client that calls the API with a fresh session each
 # time grows the process by gigabytes. The least recently used beyond this many are dropped (a browser
 # visitor's session, trained models included, is dropped only after this many newer sessions).
-STATE_SESSIONS = jobs.env_number("FMNIST_STATE_SESSIONS", 200, 10, 10_000, integer=True, strictest=10)
+STATE_SESSIONS = caps.env_number("FMNIST_STATE_SESSIONS", 200, 10, 10_000, integer=True, strictest=10)
 MAX_MODELS_PER_VISITOR = 6
 JANITOR_EVERY_S = 600
 

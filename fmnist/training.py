@@ -16,8 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -29,63 +28,11 @@ from . import accel, sketches
 from .data import Split, load_fashion_mnist, make_split, to_float
 from .evaluate import evaluate_model, predict_proba
 from .accel import FlatParameters
+from .config import SCHEDULES, TrainConfig
+from .hardware import auto as _auto
+from .hardware import bf16_supported, pick_device
 from .models import FashionCNN, count_parameters, create_model
 from .reference import STUDY_LEVEL
-
-
-@dataclass
-class TrainConfig:
-    """Defaults are the original study's recipe; the options it is silent on default to the plain choice."""
-
-    arch: str = "simple"
-    epochs: int = 100             # study: "up to 100 epochs"; early stopping usually ends sooner
-    batch_size: int = 64          # study
-    lr: float = 3e-4              # study, AdamW
-    weight_decay: float = 0.01    # AdamW's own default; the study does not say
-    schedule: str = "constant"    # constant | cosine | onecycle (the study does not say: constant)
-    warmup_epochs: float = 0.0    # linear warm-up for cosine
-    label_smoothing: float = 0.0
-    augment: str | tuple[str, ...] = "seed"   # a preset of fmnist.augment or a tuple of op names
-    patience: int = 10            # epochs without a better validation accuracy before stopping
-    seed: int = 0
-    limit: int | None = None      # cap on training images, for quick runs
-    val_size: int = 5000          # stratified, carved from the 60,000 training images
-    widths: tuple[int, ...] = (32, 64, 128)
-    dropout: float = 0.2
-    ema: float = 0.0              # weight averaging decay (e.g. 0.999); 0 turns it off
-    device: str = "auto"          # auto | cpu | cuda | mps
-    bf16: str | bool = "auto"     # auto: on where the hardware supports it
-    channels_last: str | bool = "auto"
-    log_every: int = 20           # steps between step events
-    evaluate_test: bool = True    # report test metrics at the end (never used for model selection)
-    data_dir: str | None = None
-    resume: str | None = None     # checkpoint to continue from (weights, history, epoch counter)
-    restart_schedule: bool = False  # with resume: a fresh schedule over this run (a warm restart, SGDR)
-    best_of_this_run: bool = False  # with resume: the best epoch is one of this run's, not of the whole
-                                    # history (a round with other data: its weights, even if the earlier
-                                    # epochs scored higher on validation photos)
-    time_budget_s: float | None = None  # stop after this much training time; schedules follow the clock
-    final_phase: float = 0.0      # share of the run, at its end, trained with final_augment and a fresh
-                                  # cosine from final_lr: an upright phase (fmnist.recipes); study: 0
-    final_lr: float | None = None  # the final phase's starting learning rate (default lr / 3)
-    final_augment: str | tuple[str, ...] = "upright"
-    val_checks: int = 0           # extra validations per epoch on val_check_size images (live curves;
-                                  # never used to pick the best epoch)
-    val_check_size: int = 1000
-    drawings: float = 0.0         # fraction of each batch shown as drawings of the same images
-                                  # (fmnist.sketches); the study has none: 0
-    outliers: float = 0.0         # fraction shown as non-garment doodles, trained towards no class
-                                  # (outlier exposure; train accuracy counts them as wrong); study: 0
-    fused: str | bool = "auto"    # the CPU kernels of fmnist.accel: auto (where they apply) | on | off;
-                                  # the environment variable FMNIST_FUSED=0/1 overrides it
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        for key in ("augment", "final_augment"):
-            if not isinstance(d[key], str):
-                d[key] = list(d[key])
-        return d
 
 
 @dataclass
@@ -120,38 +67,6 @@ class TrainResult:
         return f"completed {len(self.history)} epochs (best epoch {self.best_epoch})"
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def cpu_supports_bf16() -> bool:
-    """True where the CPU has native bf16 math (AMX or AVX-512 BF16) that oneDNN will use."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    has_flag = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
-    try:
-        onednn = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except Exception:
-        onednn = False
-    return has_flag and bool(onednn)
-
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return cpu_supports_bf16()
-    return False
-
-
 class WeightEMA:
     """Exponential moving average of a model's weights and BatchNorm statistics, updated without host
     syncs. The decay warms up as (1+t)/(10+t), so early averages do not sit near the initialization."""
@@ -170,13 +85,6 @@ class WeightEMA:
         torch._foreach_lerp_(self.floats[0], self.floats[1], 1 - d)
         for a, c in self.others:
             a.copy_(c)
-
-
-def _auto(value, default: bool) -> bool:
-    return default if value == "auto" else bool(value)
-
-
-SCHEDULES = ("constant", "cosine", "onecycle")  # the names lr_factor knows
 
 
 def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
@@ -235,7 +143,7 @@ class _Run:
     final_ops: tuple               # those of the final phase
     x_train: torch.Tensor          # the training images and labels, on the device
     y_train: torch.Tensor
-    bank: torch.Tensor | None      # one drawing per training image (cfg.drawings)
+    drawings: torch.Tensor | None  # one drawing per training image (cfg.drawings), or None
     doodles: torch.Tensor | None   # non-garment doodles (cfg.outliers)
     steps_per_epoch: int
     start_epoch: int               # epochs done before this run (a resumed checkpoint's)
@@ -339,7 +247,7 @@ def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
         # a resumed run draws fresh shuffles and augmentations rather than repeating epoch 1's
         g=torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch),  # on the device: no syncs
         ops=ops, final_ops=final_ops, x_train=split.train_images.to(device), y_train=split.train_labels.to(device),
-        bank=sketches.drawing_bank(split.train_images, cfg.seed, labels=split.train_labels).to(device) if cfg.drawings else None,
+        drawings=sketches.drawing_bank(split.train_images, cfg.seed, labels=split.train_labels).to(device) if cfg.drawings else None,
         doodles=sketches.doodle_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None,
         steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
         schedule_offset=(start_epoch - first) / max(cfg.epochs - first, 1),
@@ -357,9 +265,9 @@ def _batch(run: _Run, idx: torch.Tensor, final: bool) -> tuple[torch.Tensor, tor
     final phase's augmentations where final)."""
     cfg, g, device = run.cfg, run.g, run.device
     images, y = run.x_train[idx], run.y_train[idx]
-    if run.bank is not None:
+    if run.drawings is not None:
         as_drawing = torch.rand(len(idx), generator=g, device=device) < cfg.drawings
-        images = torch.where(as_drawing[:, None, None], run.bank[idx], images)
+        images = torch.where(as_drawing[:, None, None], run.drawings[idx], images)
     if run.doodles is not None:  # labelled -1: trained towards no class
         as_doodle = torch.rand(len(idx), generator=g, device=device) < cfg.outliers
         pick = torch.randint(len(run.doodles), (len(idx),), generator=g, device=device)
@@ -380,11 +288,11 @@ def _train_one_epoch(run: _Run, epoch: int, stop) -> Iterator[dict]:
     t_epoch, seen = time.perf_counter(), 0
     loss_sum = torch.zeros((), device=device)  # accumulated on the device: no sync per step
     correct = torch.zeros((), device=device)
-    spe = run.steps_per_epoch
+    steps = run.steps_per_epoch
     # looks at validation between epochs, for epochs long enough to want them (100+ steps)
-    checks = ({round(spe * j / (cfg.val_checks + 1)) for j in range(1, cfg.val_checks + 1)} - {0, spe}
-              if spe >= 25 * (cfg.val_checks + 1) else set())
-    for step in range(spe):
+    checks = ({round(steps * j / (cfg.val_checks + 1)) for j in range(1, cfg.val_checks + 1)} - {0, steps}
+              if steps >= 25 * (cfg.val_checks + 1) else set())
+    for step in range(steps):
         if stop is not None and stop.is_set():
             run.status = "stopped"
             break
@@ -422,8 +330,8 @@ def _train_one_epoch(run: _Run, epoch: int, stop) -> Iterator[dict]:
             n = cfg.val_check_size
             val = _val_metrics(run.evaluated, run.split.val_images[:n], run.split.val_labels[:n], run.bf16)
             model.train()
-            yield {"event": "val", "epoch": epoch, "step": step + 1, "steps_per_epoch": spe,
-                   "epoch_float": epoch - 1 + (step + 1) / spe, "images": min(n, len(run.split.val_images)), **val}
+            yield {"event": "val", "epoch": epoch, "step": step + 1, "steps_per_epoch": steps,
+                   "epoch_float": epoch - 1 + (step + 1) / steps, "images": min(n, len(run.split.val_images)), **val}
     run.epoch_summary = None if seen == 0 else {
         "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, "seen": seen, "t_epoch": t_epoch}
 

@@ -217,9 +217,9 @@ def test_a_fourth_registered_architecture_appears_in_the_app(fourth_architecture
         assert set(client.predict(handle_file(example_paths()[1]), api_name="/predict")) == set(fmnist.list_models())
     finally:
         demo.close()
-    from fmnist import jobs
+    from fmnist import caps
 
-    cfgs, _ = jobs.plan(["dilated"], 1, 3e-3, 64, [], 200, 0)  # what the Train tab runs for it
+    cfgs, _ = caps.plan(dict(arch=["dilated"], epochs=1, lr=3e-3, batch_size=64, augment=[], limit=200, seed=0))  # what the Train tab runs for it
     result = fmnist.train(type(cfgs[0])(**{**cfgs[0].to_dict(), "val_size": 1000, "evaluate_test": False}),
                           small_split)
     assert type(result.model).__name__ == "DilatedCNN" and result.history

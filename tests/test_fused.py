@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from fmnist import accel
-from fmnist.accel import kernels
+from fmnist.accel import kernels, loader
 from fmnist.accel.modules import FusedMaxPool2, fused_layer
 from fmnist.models import ConvBNReLU, GatedConv, SpatialAttention, create_model, list_models, recording_maps
 
@@ -382,10 +382,10 @@ def test_portable_c_without_avx512_matches_reference(monkeypatch, tmp_path):
     kernels that have AVX-512 intrinsics: the stem, the attention's channel reductions and pooling, the
     gated block with its pooling."""
     monkeypatch.setenv("FMNIST_CACHE", str(tmp_path))
-    flags = [f for f in kernels.FLAGS if not f.startswith(("-march", "-mprefer"))] + ["-march=x86-64-v3"]
-    lib, error = kernels.build(flags=flags)
+    flags = [f for f in loader.FLAGS if not f.startswith(("-march", "-mprefer"))] + ["-march=x86-64-v3"]
+    lib, error = loader.build(flags=flags)
     assert lib is not None, error
-    with kernels.using(lib):
+    with loader.using(lib):
         for shape in STEM_SHAPES:
             check_stem(shape)
         for shape in ATTENTION_SHAPES:
@@ -474,7 +474,7 @@ def test_without_kernels_a_converted_model_computes_what_the_plain_one_does(arch
     plain = create_model(arch).to(memory_format=torch.channels_last)
     converted = accel.to_fused(copy.deepcopy(plain))
     x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
-    with kernels.using(None), torch.autocast("cpu", dtype=torch.bfloat16):
+    with loader.using(None), torch.autocast("cpu", dtype=torch.bfloat16):
         assert not kernels.applies(cl_bf16(torch.rand(2, 8, 4, 4)))
         torch.manual_seed(1)
         got = converted(x)
@@ -489,7 +489,7 @@ def test_a_failed_build_leaves_no_library(monkeypatch, tmp_path):
     monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
     monkeypatch.setenv("FMNIST_CACHE", str(tmp_path))
     (tmp_path / "other.c").write_text("int f(void) { return 0; }\n")  # a key no cached library has
-    lib, error = kernels.build(source=tmp_path / "other.c")
+    lib, error = loader.build(source=tmp_path / "other.c")
     assert lib is None and "false failed" in error
     assert list(tmp_path.glob("*.so")) == []  # no half-written library left behind
 

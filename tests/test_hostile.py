@@ -16,7 +16,7 @@ from PIL import Image
 
 import fmnist
 from conftest import start_app
-from fmnist import jobs
+from fmnist import caps, jobs, trainqueue
 from fmnist.gate import REFUSED
 
 TROUSER = 1
@@ -248,8 +248,8 @@ def test_the_trainer_is_shared_fairly(app):
     for c, job in waiting:
         outs = job.outputs()
         texts.append(_train_text(outs[-1]) if outs else "")
-    assert sum("in the queue" in t for t in texts) == jobs.MAX_WAITING, texts
-    assert sum("queue is full" in t for t in texts) == 10 - jobs.MAX_WAITING, texts
+    assert sum("in the queue" in t for t in texts) == trainqueue.MAX_WAITING, texts
+    assert sum("queue is full" in t for t in texts) == 10 - trainqueue.MAX_WAITING, texts
     # the first job is still its owner's to stop, and keeps its model
     alice.predict(api_name="/stop")
     assert "stopped by you" in _train_text(first.result(timeout=120))
@@ -272,11 +272,11 @@ def test_caps_fail_closed(monkeypatch, caplog):
                                          ("FMNIST_TRUSTED_PROXIES", "-1", "proxy_hops", 0)):
         monkeypatch.setenv(name, value)
         caplog.clear()
-        assert getattr(jobs.Caps.from_env(), field) == expected, (name, value)
+        assert getattr(caps.Caps.from_env(), field) == expected, (name, value)
         assert (name in caplog.text) == (value not in ("5.0", "50")), (name, value, caplog.text)
         monkeypatch.delenv(name)
     # a cap below the fewest images a run takes is honoured, not exceeded
-    cfgs, _ = jobs.plan(["simple"], 1, 3e-4, 64, [], 5000, 0, jobs.Caps(1, 50))
+    cfgs, _ = caps.plan(dict(arch=["simple"], epochs=1, lr=3e-4, batch_size=64, augment=[], limit=5000, seed=0), caps.Caps(1, 50))
     assert cfgs[0].limit == 50
 
 
@@ -284,8 +284,8 @@ def test_the_job_cap_includes_set_up_and_the_final_evaluation(dataset, tmp_path,
     import threading
 
     monkeypatch.setattr(jobs, "OUTPUT_DIR", tmp_path)
-    cap = jobs.Caps(100, 55_000, max_minutes=0.25)
-    cfgs, _ = jobs.plan(["simple", "sa"], 100, 3e-3, 64, [], 55_000, 0, cap)
+    cap = caps.Caps(100, 55_000, max_minutes=0.25)
+    cfgs, _ = caps.plan(dict(arch=["simple", "sa"], epochs=100, lr=3e-3, batch_size=64, augment=[], limit=55_000, seed=0), cap)
     start = time.monotonic()
     events = list(jobs.run_job(cfgs, dataset, "carol", threading.Event(), caps=cap))
     took = time.monotonic() - start
@@ -360,12 +360,12 @@ def test_thickening_a_thin_line_on_a_big_canvas_is_cheap_and_unchanged():
 
 
 def test_a_planted_kernel_library_is_rebuilt_not_loaded(tmp_path, monkeypatch):
-    from fmnist.accel import kernels
+    from fmnist.accel import loader
 
     if not (shutil.which("gcc") or shutil.which("cc")):
         pytest.skip("no C compiler")
     monkeypatch.setenv("FMNIST_CACHE", str(tmp_path / "cache"))
-    lib, why = kernels.build()
+    lib, why = loader.build()
     assert lib is not None, why
     folder = tmp_path / "cache"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -377,7 +377,7 @@ def test_a_planted_kernel_library_is_rebuilt_not_loaded(tmp_path, monkeypatch):
         so.unlink()                        # (replaced, not overwritten: this process has the library mapped)
         so.write_bytes(b"not a library")   # what an attacker left there; loading it would fail
         plant(so)
-        lib, why = kernels.build()
+        lib, why = loader.build()
         assert lib is not None, (what, why)
         st = so.stat()
         assert st.st_uid == os.getuid() and not st.st_mode & 0o022, what

@@ -19,7 +19,7 @@ import os
 
 import torch
 
-from . import kernels
+from . import kernels, loader
 from .memory import keep_freed_memory
 from .modules import fused_layer, to_fused, to_plain
 from .optim import FlatParameters, make_optimizer
@@ -35,7 +35,7 @@ def available() -> bool:
 
 def why_not() -> str | None:
     """Why the kernels are not available here (a failed build's message), or None."""
-    return None if available() else kernels.build_error
+    return None if available() else loader.build_error
 
 
 def use_kernels(setting: str | bool = "auto", device: torch.device | str = "cpu", bf16: bool = True) -> bool:

@@ -1,0 +1,42 @@
+"""Which device and precision a run uses: CUDA, Apple's MPS or the CPU, and bf16 where the hardware has it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 math (AMX or AVX-512 BF16) that oneDNN will use."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    has_flag = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+    try:
+        onednn = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except Exception:
+        onednn = False
+    return has_flag and bool(onednn)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return cpu_supports_bf16()
+    return False
+
+
+def auto(value, default: bool) -> bool:
+    return default if value == "auto" else bool(value)
