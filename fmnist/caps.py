@@ -116,14 +116,16 @@ def plan(request: dict, caps: Caps | None = None) -> tuple[list[TrainConfig], li
 
     Every value is checked here, before a job joins the queue (a client may send any JSON): a missing,
     non-numeric or out-of-range value raises ValueError with a message for the visitor. A knob left out
-    takes TrainConfig's default. The job's wall-clock cap is applied when it runs (jobs.run_job)."""
+    takes TrainConfig's default, as does None for a knob that is not `required`. The job's wall-clock cap
+    is applied when it runs (jobs.run_job)."""
     caps = caps or Caps.from_env()
     spec = ui_knobs()
     if not isinstance(request, dict) or set(request) - set(spec):
         raise ValueError(f"a training request names these knobs only: {', '.join(spec)}")
     archs = request.get("arch", spec["arch"].default)
     archs = list(archs) if isinstance(archs, (list, tuple)) and archs else [archs]
-    values = {name: check(k, request[name]) for name, k in spec.items() if name in request and name != "arch"}
+    given = {name: v for name, v in request.items() if v is not None or spec[name].required}
+    values = {name: check(k, given[name]) for name, k in spec.items() if name in given and name != "arch"}
     archs = [check(spec["arch"], a) for a in archs]
     notes = []
     if values.get("epochs", TrainConfig.epochs) > caps.max_epochs:

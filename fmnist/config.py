@@ -26,7 +26,8 @@ class Knob:
     cost), as (label, value) pairs. optional: None is a value (the CLI's default; 0 in the app means None).
     recipe: the recipes (fmnist.recipes) set it, so its CLI option defaults to the recipe's value.
     label: shown in the Train tab with this label, as `widget` (slider | number | dropdown | radio |
-    checkboxes); ui_scale: the tab's value x ui_scale is the config's (minutes -> seconds)."""
+    checkboxes); ui_scale: the tab's value x ui_scale is the config's (minutes -> seconds). required: an
+    app request that sends None for it is refused (the others take their default)."""
     default: Any
     help: str
     group: str
@@ -39,6 +40,7 @@ class Knob:
     recipe: bool = False
     flag: str | None = None          # the CLI option's name, where it is not --field-name
     label: str | None = None
+    required: bool = False           # an app request must give it (None is refused); others: None -> default
     widget: str = "number"
     step: float | None = None
     ui_scale: float = 1.0
@@ -86,23 +88,23 @@ class TrainConfig:
 
     # --- the study's recipe and model
     arch: str = knob("simple", "architecture", "study", kind="choice", choices=_architectures,
-                     label="architecture", widget="radio")
+                     label="architecture", widget="radio", required=True)
     epochs: int = knob(100, 'study: "up to 100 epochs"; early stopping usually ends sooner', "study",
-                       kind="int", lo=1, hi=10_000, recipe=True, label="epochs (max)", widget="slider", step=1)
+                       kind="int", lo=1, hi=10_000, recipe=True, label="epochs (max)", widget="slider", step=1, required=True)
     lr: float = knob(3e-4, "peak learning rate of AdamW; study: 3e-4", "study", lo=1e-6, hi=1.0, recipe=True,
-                     label="peak learning rate (AdamW)")
+                     label="peak learning rate (AdamW)", required=True)
     batch_size: int = knob(64, "study: 64", "study", kind="int", lo=1, hi=4096, recipe=True,
                            app_choices=tuple((str(b), b) for b in (16, 32, 64, 128, 256)),
-                           label="batch size", widget="dropdown")
+                           label="batch size", widget="dropdown", required=True)
     augment: str | tuple[str, ...] = knob(
         "seed", "preset (seed, none, upright, strong) or comma-separated ops (hflip,vflip,rotate90,translate2,"
         "erase); study: seed (flips and ±90° rotations)", "study", kind="ops", app_choices=AUGMENTATIONS,
         label="augmentations", widget="checkboxes")
     limit: int | None = knob(None, "use only this many training images (quick runs)", "study", kind="int", lo=1,
                              hi=10**9, optional=True, widget="slider", step=100,
-                             label="training images (fewer = quicker)")
+                             label="training images (fewer = quicker)", required=True)
     seed: int = knob(0, "random seed (split, initialisation, batches)", "study", kind="int", lo=0, hi=2**32 - 1,
-                     label="seed")
+                     label="seed", required=True)
     widths: tuple[int, ...] = knob((32, 64, 128), "channels per stage, e.g. 32,64,128", "study", kind="widths",
                                    app_choices=WIDTHS, label="model width (channels per stage)", widget="radio")
     val_size: int = knob(5000, "validation images, stratified, carved from the 60,000 training images", "study",

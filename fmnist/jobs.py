@@ -13,8 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+import torch
+
 from . import messages
-from .caps import Caps
+from .caps import Caps, env_number
 from .checkpoints import save_result
 from .config import TrainConfig
 from .data import FashionMNIST, make_split
@@ -147,6 +149,31 @@ def run_job(cfgs: list[TrainConfig], ds: FashionMNIST, session: str, stop: threa
             break
 
 
+def queued(start, estimate_s: float, session: str, address: str, queue: TrainQueue | None = None
+           ) -> Iterator[tuple[str, float, str, object]]:
+    """Any training work through the server's one queue: joins it (Refused where it does not take the
+    work), yields ("wait", 0.0, message, None) with the place and the expected wait until the work's
+    turn, then yields from start(ticket) (the ticket carries the visitor's own stop flag), and leaves the
+    queue however it ends (a closed tab too). The last item is ("left", 0, message, None) when the
+    visitor stopped before the turn came; the ticket is the generator's return value."""
+    queue = queue or QUEUE
+    ticket = queue.join(estimate_s, session, address)
+    work = None
+    try:
+        while not queue.wait_turn(ticket, timeout=1.0):
+            if ticket.stop.is_set():
+                yield "left", 0.0, messages.LEFT_QUEUE, None
+                return ticket
+            yield "wait", 0.0, messages.waiting(queue.place(ticket), queue.wait_s(ticket)), None
+        work = start(ticket)
+        yield from work
+    finally:        # also on Stop, a closed tab or a crash: end the work, free the server's slot
+        if work is not None:
+            work.close()
+        queue.leave(ticket)
+    return ticket
+
+
 def serve_job(cfgs: list[TrainConfig], notes: list[str], ds: FashionMNIST, session: str, address: str,
               caps: Caps | None = None, queue: TrainQueue | None = None
               ) -> Iterator[tuple[str, float, str, JobState]]:
@@ -155,22 +182,57 @@ def serve_job(cfgs: list[TrainConfig], notes: list[str], ds: FashionMNIST, sessi
     ended (finished, stopped by the visitor, ended by the server's cap). Raises Refused before anything
     is queued where the queue does not take it. Leaves the queue however it ends (a closed tab too)."""
     caps = caps or Caps.from_env()
-    queue = queue or QUEUE
-    ticket = queue.join(estimate_seconds(cfgs, caps, measure=False)[0], session, address)
-    state, job = JobState(), None
+    state = JobState()
+    events = queued(lambda ticket: run_job(cfgs, ds, session, ticket.stop, caps=caps, ticket=ticket),
+                    estimate_seconds(cfgs, caps, measure=False)[0], session, address, queue)
+    ticket = None
     try:
-        while not queue.wait_turn(ticket, timeout=1.0):
-            if ticket.stop.is_set():
-                yield "done", 0.0, messages.LEFT_QUEUE, state
+        while True:
+            kind, fraction, text, got = next(events)
+            if kind == "left":
+                yield "done", 0.0, text, state
                 return
-            yield "wait", 0.0, messages.waiting(queue.place(ticket), queue.wait_s(ticket)), state
-        job = run_job(cfgs, ds, session, ticket.stop, caps=caps, ticket=ticket)
-        for event in job:
-            state = event[3]
-            yield event
-    finally:        # also on Stop, a closed tab or a crash: end training, free the server's slot
-        if job is not None:
-            job.close()
-        queue.leave(ticket)
+            state = got if got is not None else state
+            yield kind, fraction, text, state
+    except StopIteration as end:
+        ticket = end.value
+    finally:
+        events.close()
     capped = any(r.status == "time_cap" for _, r in state.results)
-    yield "done", 1.0, messages.outcome(ticket.stop.is_set(), capped, caps.max_minutes, notes), state
+    stopped = ticket is not None and ticket.stop.is_set()
+    yield "done", 1.0, messages.outcome(stopped, capped, caps.max_minutes, notes), state
+
+
+TEACH_ESTIMATE_S = 60.0   # what a teaching job is expected to take, for the visitors waiting behind it
+TEACH_STEPS = env_number("FMNIST_TEACH_STEPS", 20, 1, 200, integer=True)   # steps per model (fmnist.teach)
+
+
+def serve_teach(models: dict, examples: list, ds: FashionMNIST, session: str, address: str,
+                queue: TrainQueue | None = None, steps: int | None = None
+                ) -> Iterator[tuple[str, float, str, dict | None]]:
+    """A visitor's "Teach" request through the training queue: ("wait", 0, place and wait, None) until its
+    turn, ("step", fraction, progress, None) while their copies of the models learn, and a last
+    ("done", 1, outcome, {"models", "report"}) (None where they stopped before it started). Raises
+    ValueError (no examples) or Refused before anything is queued."""
+    from . import teach
+    from .views import load_test_sample
+
+    if not examples:
+        raise ValueError(messages.NO_EXAMPLES)
+    sample = load_test_sample()
+    check = (torch.from_numpy(sample["images"].astype("float32") / 255)[:, None], torch.from_numpy(sample["labels"]))
+
+    def start(ticket):
+        replay = teach.replay_set(ds)
+        return teach.fine_tune(models, examples, replay, check, steps=steps or TEACH_STEPS, stop=ticket.stop)
+
+    result = None
+    for ev in queued(start, TEACH_ESTIMATE_S, session, address, queue):
+        if isinstance(ev, tuple):   # the queue's own ("wait" | "left", 0, message, None)
+            yield ("done" if ev[0] == "left" else ev[0]), ev[1], ev[2], None
+        elif ev["event"] == "step":
+            yield "step", ev["progress"], messages.teaching(ev), None
+        elif ev["event"] == "end":
+            result = {"models": ev["models"], "report": ev["report"]}
+    if result is not None:
+        yield "done", 1.0, messages.TAUGHT, result

@@ -77,3 +77,12 @@ def outcome(stopped: bool, capped_by_server: bool, max_minutes: float, notes: li
            f"ended by the server's {max_minutes:g}-minute cap: the partial model is kept" if capped_by_server
            else "finished")
     return f"✅ Training {how}. " + "; ".join(notes)
+
+
+# --- teaching
+NO_EXAMPLES = "Add at least one example first: say what a drawing really is (\"It's a…\"), then Add."
+TAUGHT = "✅ Your models have learned your examples: they answer for you in the Sketch tab (tick \"Answer with my taught models\")."
+
+
+def teaching(ev: dict) -> str:
+    return f"Teaching your {ev['model']}: step {ev['step']}/{ev['steps']}, loss {ev['loss']:.3f}"

@@ -135,7 +135,8 @@ def test_one_users_model_is_invisible_to_another(server):
     url, _ = server
     img = handle_file(example_paths()[1])
     alice, bob = Client(url, verbose=False), Client(url, verbose=False)
-    out = alice.predict("simple", 1, 3e-4, 64, ["hflip"], 600, 0, api_name="/train")
+    out = alice.predict("simple", 1, 3e-4, 64, ["hflip"], 600, 0, "32-64-128", "constant", 0, 0,
+                        api_name="/train")
     files = out[4]
     assert files, "alice gets her checkpoint"
     choice = out[5]["value"] if isinstance(out[5], dict) else out[5]  # the Sketch tab's model dropdown
@@ -256,7 +257,8 @@ def test_train_tab_without_data_says_how_to_get_it(tmp_path):
 
     proc, url = start_app({"FMNIST_DATA": str(tmp_path / "no-data-here"), "OMP_NUM_THREADS": "1"})
     try:
-        out = Client(url, verbose=False).predict("simple", 1, 3e-4, 64, ["hflip"], 600, 0, api_name="/train")
+        out = Client(url, verbose=False).predict("simple", 1, 3e-4, 64, ["hflip"], 600, 0, "32-64-128",
+                                               "constant", 0, 0, api_name="/train")
         progress = out[0]
         assert "needs the Fashion-MNIST data" in progress and "apt-get install dataset-fashion-mnist" in progress
         assert proc.poll() is None

@@ -151,9 +151,9 @@ def test_schedules():
 
 
 def test_bf16_is_detected_not_assumed(monkeypatch, small_split):
-    from fmnist import training as tr
+    from fmnist import hardware
 
-    monkeypatch.setattr(tr, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: False)
     start = next(iter(fit(_cfg(), small_split)))
     assert start["bf16"] is False and start["channels_last"] is False
     with pytest.raises(RuntimeError, match="bf16"):

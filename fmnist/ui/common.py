@@ -7,6 +7,7 @@ from PIL import Image
 from ..models import model_class
 
 PREVIEW = 168   # the side of a 28x28 image or map as shown
+MAP = 120       # the height of a map beside the canvas
 
 
 def count(names: list[str]) -> str:

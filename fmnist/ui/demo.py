@@ -1,4 +1,4 @@
-"""The whole app: three tabs, the public API (/predict, /verdict, also as MCP tools) and how it launches."""
+"""The whole app: four tabs, the public API (/predict, /verdict, also as MCP tools) and how it launches."""
 from __future__ import annotations
 
 import os
@@ -11,6 +11,7 @@ from ..images import MAX_FILE_BYTES
 from ..inference import ModelZoo, drawing_models_shipped
 from ..models import list_models, model_class
 from .api import api_endpoints
+from .challenge import challenge_tab
 from .common import and_, count
 from .metrics import metrics_tab
 from .sketch import sketch_tab
@@ -35,6 +36,7 @@ SELECT_BRUSH_JS = """
 CSS = """
 #verdict {font-size: 1.05em}
 .model-col {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px}
+.map-caption, .small-note {font-size: 0.85em; color: var(--body-text-color-subdued)}
 """
 
 
@@ -58,8 +60,13 @@ def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -
             gr.Markdown("\n".join(f"⚠️ **{n} is unavailable**: {why}" for n, why in zoo.unavailable.items()))
         # this visitor's trained models: {name: model}, dropped with the session or after KEEP_STATE_S
         user_models = gr.State({}, time_to_live=serving.KEEP_STATE_S)
+        # this visitor's examples ("It's a…") and their taught copies of the models: {name: model}
+        teach_examples = gr.State([], time_to_live=serving.KEEP_STATE_S)
+        taught = gr.State({}, time_to_live=serving.KEEP_STATE_S)
         with gr.Tab("Sketch & classify"):
-            user_choice, user_column = sketch_tab(zoo, user_models, archs, gate)
+            user_choice, user_column, _, teach_strip = sketch_tab(zoo, user_models, archs, gate, taught, teach_examples)
+        with gr.Tab("Challenge"):
+            challenge_tab(zoo, gate, teach_examples, teach_strip)
         with gr.Tab("Train"):
             estimate, knobs, estimate_md = train_tab(user_models, user_choice, user_column, archs)
         with gr.Tab("Metrics & attention"):

@@ -15,7 +15,9 @@ from ..images import MAX_FILE_BYTES, ImageError
 from ..inference import ModelZoo
 from ..preprocess import Prepared, prepare
 from ..views import drawing_example_paths, example_paths, sweep_figure
-from .common import PREVIEW, big, bind, colour_legend, own_map_label, title
+from ..models import model_class
+from .common import MAP, PREVIEW, big, bind, colour_legend, own_map_label, title
+from .teach import teach_panel
 
 MAX_PENDING_DRAWINGS = 64
 
@@ -46,15 +48,19 @@ def empty(view: SketchView, message: str) -> dict:
     return out
 
 
-def answer(view: SketchView, prepared: Prepared, angle, hflip, vflip, own_models, choice) -> dict:
-    """Every model's answer for a prepared input, turned and flipped as the explorer says."""
+def answer(view: SketchView, prepared: Prepared, angle, hflip, vflip, own_models, choice, taught=None,
+           use_taught=False) -> dict:
+    """Every model's answer for a prepared input, turned and flipped as the explorer says; with use_taught,
+    the visitor's taught copies answer instead of the shipped models (under the same names)."""
     extra = {f"yours: {choice}": own_models[choice]} if own_models and choice in own_models else {}
-    comparison = view.zoo.compare(prepared=prepared, angle=angle, hflip=hflip, vflip=vflip, extra=extra)
+    instead = dict(taught) if use_taught and isinstance(taught, dict) else {}
+    comparison = view.zoo.compare(prepared=prepared, angle=angle, hflip=hflip, vflip=vflip,
+                                  extra={**instead, **extra})
     text = comparison.verdict
     if prepared.notes:
         text += "  \n*Preprocessing: " + "; ".join(prepared.notes) + ".*"
     out = {view.preview: big(comparison.prepared.preview), view.verdict: text,
-           view.sweep_plot: sweep_figure(view.zoo.rotation_sweep(prepared.tensor, extra=extra)),
+           view.sweep_plot: sweep_figure(view.zoo.rotation_sweep(prepared.tensor, extra={**instead, **extra})),
            view.last_input: prepared.tensor.numpy()}
     for slot, (label, own, cam) in view.answers.items():
         name = slot if slot != "yours" else next(iter(extra), None)
@@ -63,9 +69,10 @@ def answer(view: SketchView, prepared: Prepared, angle, hflip, vflip, own_models
     return out
 
 
-def classify(view: SketchView, source, angle, hflip, vflip, own_models, choice, sketched: bool = False) -> dict:
+def classify(view: SketchView, source, *explorer, sketched: bool = False) -> dict:
+    """`explorer`: angle, hflip, vflip, own_models, choice, taught, use_taught (answer's arguments)."""
     try:
-        return serving.image_work(lambda: answer(view, prepare(source), angle, hflip, vflip, own_models, choice))
+        return serving.image_work(lambda: answer(view, prepare(source), *explorer))
     except ImageError as e:
         if sketched:  # an empty or cleared sketchpad: no alarm
             return empty(view, f"✏️ {e}")
@@ -73,21 +80,26 @@ def classify(view: SketchView, source, angle, hflip, vflip, own_models, choice, 
         return empty(view, f"⚠️ {e}")
 
 
-def classify_sketch(view: SketchView, payload, angle, hflip, vflip, own_models, choice) -> dict:
-    """A drawing. preprocess=False: the raw value passes the gate, which caps its layers and sizes before
-    anything is decoded. From the browser, the drawing's parts arrived just before, under the id the value
-    names (bound_drawing_uploads); an API client may send them as files instead."""
+def read_drawing(pad: gr.Sketchpad, gate: FileGate, payload):
+    """A sketchpad's raw value, through the gate, for prepare(). From the browser, the drawing's parts arrived
+    just before, under the id the value names (bound_drawing_uploads); an API client may send them as files."""
     drawing_id = payload.get("id") if isinstance(payload, dict) else None
-    blobs = view.sketch.blob_storage.pop(drawing_id, None) if isinstance(drawing_id, str) else None
+    blobs = pad.blob_storage.pop(drawing_id, None) if isinstance(drawing_id, str) else None
+    return serving.image_work(gate.sketch, payload, blobs)
+
+
+def classify_sketch(view: SketchView, payload, *explorer) -> dict:
+    """A drawing. preprocess=False: the raw value passes the gate, which caps its layers and sizes before
+    anything is decoded (read_drawing)."""
     try:
-        source = serving.image_work(view.gate.sketch, payload, blobs)
+        source = read_drawing(view.sketch, view.gate, payload)
     except ImageError as e:
         gr.Warning(str(e))
         return empty(view, f"⚠️ {e}")
-    return classify(view, source, angle, hflip, vflip, own_models, choice, sketched=True)
+    return classify(view, source, *explorer, sketched=True)
 
 
-def classify_upload(view: SketchView, payload, angle, hflip, vflip, own_models, choice) -> dict:
+def classify_upload(view: SketchView, payload, *explorer) -> dict:
     """An upload. preprocess=False: Gradio hands over the file unopened; the gate lets through only files in
     its upload cache, then a broken file reaches prepare() and gets its own clear message."""
     try:
@@ -95,15 +107,15 @@ def classify_upload(view: SketchView, payload, angle, hflip, vflip, own_models, 
     except ImageError as e:
         gr.Warning(str(e))
         return empty(view, f"⚠️ {e}")
-    return classify(view, path, angle, hflip, vflip, own_models, choice)
+    return classify(view, path, *explorer)
 
 
-def explore(view: SketchView, last, angle, hflip, vflip, own_models, choice) -> dict:
+def explore(view: SketchView, last, *explorer) -> dict:
     """The last input again, turned or flipped, or answered by another of the visitor's models."""
     if last is None:
         return empty(view, "Draw or upload something first; then rotate and flip it here.")
     image = np.asarray(last, np.float32)[0, 0]   # the stored (1, 1, 28, 28) input, in [0, 1]
-    return serving.image_work(answer, view, Prepared.from_image(image), angle, hflip, vflip, own_models, choice)
+    return serving.image_work(answer, view, Prepared.from_image(image), *explorer)
 
 
 def bound_drawing_uploads(sketch: gr.Sketchpad) -> gr.Sketchpad:
@@ -137,22 +149,60 @@ def bound_drawing_uploads(sketch: gr.Sketchpad) -> gr.Sketchpad:
 
 
 # --- layout -----------------------------------------------------------------------------------------
-def sketchpad(brush_size: int = 22) -> gr.Sketchpad:
-    """The Sketch tab's canvas (also used by tools/capture_drawings.py, so benchmark drawings are made
-    with exactly the component visitors draw on)."""
+def sketchpad(brush_size: int = 22, elem_id: str = "sketch", height: int = 440,
+              label: str = "Draw a garment (black ink on white)") -> gr.Sketchpad:
+    """The canvas of the Sketch and Challenge tabs (also used by tools/capture_drawings.py, so benchmark
+    drawings are made with exactly the component visitors draw on): 560x560 pixels, shown `height` tall."""
     return bound_drawing_uploads(gr.Sketchpad(
-        label="Draw a garment (black ink on white)", elem_id="sketch", height=520, canvas_size=(560, 560),
+        label=label, elem_id=elem_id, height=height, canvas_size=(560, 560),
         type="numpy", image_mode="RGBA", layers=False, transforms=(),
         brush=gr.Brush(default_size=brush_size, colors=["#000000"], color_mode="fixed")))
 
 
-def _inputs(view: SketchView) -> tuple:
-    """The canvas, the upload and its examples, the preview, the verdict and the invariance explorer."""
+def _answers(view: SketchView, slots: list[str]) -> dict:
+    """One compact column per model beside the canvas (and one for the visitor's own, hidden until they
+    train one): its top three and, small, its maps; simple has no own map, so none is shown for it."""
+    zoo, columns = view.zoo, {}
+    with gr.Row():
+        for slot in slots:
+            with gr.Column(elem_classes="model-col", min_width=150, visible=slot != "yours") as columns[slot]:
+                heading = "your model" if slot == "yours" else title(slot)
+                if slot in zoo.unavailable or (slot != "yours" and slot not in zoo.models):
+                    heading += " — unavailable"
+                label = gr.Label(num_top_classes=3, label=heading, elem_id=f"label-{slot}")
+                what = "own map" if slot == "yours" else model_class(slot).map_name
+                with gr.Row():
+                    own = gr.Image(label=own_map_label(slot) if slot != "yours" else what, height=MAP,
+                                   interactive=False, visible=what is not None, min_width=80, show_label=False,
+                                   buttons=[])
+                    cam = gr.Image(label="Grad-CAM", height=MAP, interactive=False, min_width=80, show_label=False,
+                                   buttons=[])
+                gr.Markdown(f"{what} · Grad-CAM" if what else "Grad-CAM (simple has no map of its own)",
+                            elem_classes="map-caption")
+                view.answers[slot] = (label, own, cam)
+    return columns
+
+
+def _layout(view: SketchView, archs: list[str]) -> tuple:
+    """At a laptop's size (1366x768) the canvas and the three answers sit side by side, visible together;
+    the upload, examples, preview and the invariance explorer follow below."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=360):
+            view.sketch = sketchpad()
+        with gr.Column(scale=6):
+            view.verdict = gr.Markdown("Draw something, or upload a picture.", elem_id="verdict")
+            columns = _answers(view, archs + ["yours"])
+            with gr.Row(equal_height=True):
+                drawing_aware = any(m.get("recipe") for m in view.zoo.meta.values())
+                gr.Markdown(("The **drawing-aware** models (fine-tuned on drawings as well as photos, probabilities "
+                             "calibrated). " if drawing_aware else "") + "Maps: the model's own (spatial attention "
+                            f"for sa, gates for gated) and Grad-CAM on the last stage, {COLOUR_SCALE}.",
+                            elem_classes="small-note")
+                colour_legend()
     with gr.Row():
         with gr.Column(scale=3):
-            view.sketch = sketchpad()
             upload = gr.Image(label="…or upload a photo or a drawing", type="filepath", sources=["upload", "clipboard"],
-                              height=220, elem_id="upload")
+                              height=200, elem_id="upload")
             # not cached: Gradio 6.31's example cache cannot hold this panel's empty outputs (simple has no own
             # map, the visitor's slot is empty) and an answer costs ~30 ms (docs/design.md)
             gr.Examples(drawing_example_paths(), inputs=upload, label="Drawings (made with the mouse on this canvas)")
@@ -161,51 +211,28 @@ def _inputs(view: SketchView) -> tuple:
             # the image's own height plus its label's row, so the whole 28x28 input shows
             view.preview = gr.Image(label="What the models see (28×28)", height=PREVIEW + 48, interactive=False,
                                     elem_id="preview")
-            view.verdict = gr.Markdown("Draw something, or upload a picture.", elem_id="verdict")
             with gr.Accordion("Invariance explorer: rotate and flip the input", open=True):
                 angle = gr.Slider(-180, 180, value=0, step=5, label="rotation (degrees)")
                 with gr.Row():
                     hflip = gr.Checkbox(label="flip left-right")
                     vflip = gr.Checkbox(label="flip upside down")
                 view.sweep_plot = gr.Plot(label="Probability of the upright answer at every angle")
-    return upload, angle, hflip, vflip
+    return columns, upload, angle, hflip, vflip
 
 
-def _answers(view: SketchView, slots: list[str]) -> dict:
-    """One column per model (and one for the visitor's own, hidden until they train one)."""
-    zoo = view.zoo
-    drawing_aware = any(m.get("recipe") for m in zoo.meta.values())
-    with gr.Row(equal_height=True):
-        gr.Markdown(("These are the **drawing-aware** models (fine-tuned on drawings as well as photos, "
-                     "probabilities calibrated; the Metrics tab has their recipe and figures). " if drawing_aware
-                     else "") + f"Maps: the model's own map (spatial attention for sa, gates for gated) and "
-                    f"Grad-CAM on the last stage. Colour scale: {COLOUR_SCALE}.")
-        colour_legend()
-    columns = {}
-    with gr.Row():
-        for slot in slots:
-            with gr.Column(elem_classes="model-col", min_width=200, visible=slot != "yours") as columns[slot]:
-                heading = "your model" if slot == "yours" else title(slot)
-                if slot in zoo.unavailable or (slot != "yours" and slot not in zoo.models):
-                    heading += " — unavailable"
-                view.answers[slot] = (
-                    gr.Label(num_top_classes=3, label=heading, elem_id=f"label-{slot}"),
-                    gr.Image(label="own map" if slot == "yours" else own_map_label(slot), height=PREVIEW,
-                             interactive=False),
-                    gr.Image(label="Grad-CAM", height=PREVIEW, interactive=False))
-    return columns
-
-
-def sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: FileGate
-               ) -> tuple[gr.Dropdown, gr.Column]:
-    """Lays out and wires the tab. Returns the picker of the visitor's own trained models and their
-    (hidden until then) column."""
+def sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: FileGate, taught: gr.State,
+               teach_examples: gr.State) -> tuple[gr.Dropdown, gr.Column, gr.Checkbox, gr.Gallery]:
+    """Lays out and wires the tab. Returns the picker of the visitor's own trained models, their (hidden
+    until then) column, the "answer with my taught models" box and the strip of taught examples."""
     view = SketchView(zoo, gate, last_input=gr.State(None))   # the last prepared input, for the explorer
-    upload, angle, hflip, vflip = _inputs(view)
+    columns, upload, angle, hflip, vflip = _layout(view, archs)
     user_choice = gr.Dropdown([], label="Your trained model to compare", value=None, elem_id="user-model",
                               info="Models you train in the Train tab appear here (for you only).")
-    columns = _answers(view, archs + ["yours"])
-    outs, explorer = view.outputs(), [angle, hflip, vflip, user_models, user_choice]
+    use_taught, strip = teach_panel(zoo, view.last_input, taught, teach_examples)
+    outs = view.outputs()
+    # the box's value is kept in a State, so API clients need not send it (Gradio fills states in)
+    answer_taught = gr.State(False)
+    explorer = [angle, hflip, vflip, user_models, user_choice, taught, answer_taught]
     # one pool for every image event (and /predict, /verdict): a bounded number of decodes at once
     pool = {"concurrency_limit": serving.IMAGE_WORKERS, "concurrency_id": serving.IMAGE_POOL,
             "api_visibility": "undocumented"}   # the UI's own events: callable, not on the API page or MCP
@@ -216,4 +243,6 @@ def sketch_tab(zoo: ModelZoo, user_models: gr.State, archs: list[str], gate: Fil
     for ctl, api in ((angle, "rotate"), (hflip, "hflip"), (vflip, "vflip"), (user_choice, "choose_model")):
         ctl.change(bind(explore, view), [view.last_input] + explorer, outs, api_name=api,
                    trigger_mode="always_last", show_progress="hidden", **pool)
-    return user_choice, columns["yours"]
+    use_taught.change(bool, use_taught, answer_taught, api_name=False, queue=False).then(
+        bind(explore, view), [view.last_input] + explorer, outs, api_name=False, show_progress="hidden", **pool)
+    return user_choice, columns["yours"], use_taught, strip

@@ -53,7 +53,7 @@ class TrainView:
 
 
 # --- handlers ---------------------------------------------------------------------------------------
-def start_training(view: TrainView, knobs: dict, own_models, request: gr.Request):
+def start_training(view: TrainView, knobs: dict, own_models=None, request: gr.Request = None):
     """Checks every knob, queues the job, and shows its progress, curves and results as they come."""
     session = getattr(request, "session_hash", None) or "anon"
     address = client_address(getattr(getattr(request, "client", None), "host", None),
