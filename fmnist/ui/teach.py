@@ -113,8 +113,8 @@ def teach_panel(zoo: ModelZoo, last_input: gr.State, taught: gr.State, examples:
             label = gr.Dropdown(list(CLASSES), value=None, label="It's a…", elem_id="teach-label", scale=2)
             add_button = gr.Button("Add to my examples", elem_id="teach-add", scale=1)
             remove_button = gr.Button("Remove the selected example", elem_id="teach-remove", scale=1)
-        gallery = gr.Gallery(label="Your examples (click one to select it)", columns=10, height=130, object_fit="contain",
-                             allow_preview=False, elem_id="teach-examples")
+        gallery = gr.Gallery(label="Your examples (click one to select it)", columns=10, height=130,
+                             object_fit="contain", allow_preview=False, elem_id="teach-examples")
         with gr.Row():
             teach_button = gr.Button("Teach my models (about a minute)", variant="primary", elem_id="teach-start")
             stop_button = gr.Button("Stop", variant="stop", elem_id="teach-stop")
