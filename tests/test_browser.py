@@ -79,10 +79,19 @@ def test_draw_and_see_three_predictions(page):
     for slot in ("simple", "sa", "gated"):
         page.wait_for_function(
             f"() => /\\d+%/.test(document.querySelector('#label-{slot}')?.innerText || '')", timeout=30_000)
+    _settled(page)
     text = page.inner_text("#verdict")
     assert "say" in text or "does not look like a garment" in text
     assert not page.locator("#label-yours").is_visible()  # no model of this visitor's yet: no empty column
     _shot(page, "sketch")
+
+
+def _settled(pg):
+    """Wait until the last stroke's answer is shown (no event pending: Gradio shows a running timer, "7.4s",
+    over an output while its event runs)."""
+    pg.wait_for_timeout(500)
+    pg.wait_for_function("() => !/^\\s*\\d+(\\.\\d+)?s/.test(document.querySelector('#verdict').innerText)",
+                         timeout=30_000)
 
 
 def _clear(pg):
@@ -305,6 +314,7 @@ def test_a_challenge_game_with_the_mouse(browser, app_url):
     score = pg.inner_text("#challenge-score")
     assert all(n in score for n in ("simple", "sa", "gated")) and "1 of 6" in score
     assert pg.locator("#challenge-review img").count() >= 6   # every round's drawing, and the maps of the drawn one
+    _shot(pg, "challenge_review")
     pg.close()
 
 

@@ -20,6 +20,16 @@ from .common import big, bind
 from .sketch import read_drawing, sketchpad
 from .teach import strip
 
+# A new round starts on a clean canvas: the sketchpad cannot be cleared by setting its value from the server
+# (Gradio 6.31 keeps the strokes), so the browser presses its own Clear button, then picks the brush again.
+CLEAR_JS = """
+() => {
+  const root = document.querySelector('#challenge-sketch');
+  if (!root) return;
+  root.querySelector("button[aria-label='Clear canvas']")?.click();
+  setTimeout(() => root.querySelector("button[aria-label=Brush]")?.click(), 150);
+}
+"""
 INTRO = ("Press **New game**: six garments to draw, one at a time. The clock (20 s) starts at your first "
          "stroke; the round ends as soon as one of the three networks names the garment with confidence.")
 
@@ -188,15 +198,15 @@ def challenge_tab(zoo: ModelZoo, gate: FileGate, teach_examples: gr.State, teach
     hidden = {"api_visibility": "undocumented"}
     round_outs = [state, view.pad, view.prompt, view.clock, view.guesses, view.next_button]
     outs = round_outs + [view.score, view.review, view.timer, view.missed]
-    start.click(bind(new_game, view), state, outs,
-                api_name="challenge_new", **hidden)
+    start.click(bind(new_game, view), state, outs, api_name="challenge_new", **hidden).then(None, js=CLEAR_JS)
     view.pad.change(bind(on_stroke, view), [view.pad, state], [state, view.prompt, view.clock, view.guesses,
                     view.next_button], api_name="challenge_stroke", preprocess=False, trigger_mode="always_last",
                     show_progress="hidden", concurrency_limit=serving.IMAGE_WORKERS,
                     concurrency_id=serving.IMAGE_POOL, **hidden)
     view.timer.tick(bind(on_tick, view), state, [state, view.prompt, view.clock, view.next_button],
                     api_name=False, show_progress="hidden")
-    view.next_button.click(bind(next_round, view), state, outs, api_name="challenge_next", **hidden)
-    skip.click(bind(next_round, view), state, outs, api_name="challenge_skip", **hidden)
+    view.next_button.click(bind(next_round, view), state, outs, api_name="challenge_next", **hidden).then(
+        None, js=CLEAR_JS)
+    skip.click(bind(next_round, view), state, outs, api_name="challenge_skip", **hidden).then(None, js=CLEAR_JS)
     missed.click(teach_missed, [state, teach_examples], [teach_examples, teach_strip], api_name="challenge_teach",
                  **hidden)
