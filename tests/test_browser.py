@@ -322,20 +322,26 @@ def _labels(pg):
     return {s: pg.inner_text(f"#label-{s}") for s in ("simple", "sa", "gated")}
 
 
+def _spiral_drawn_by_a_new_visitor(browser, app_url):
+    """A new session (its own browser context) that draws a spiral: not a garment to the shipped models."""
+    from fmnist.sketches.designs import NOT_GARMENTS
+
+    pg = browser.new_context(viewport={"width": 1366, "height": 1400}).new_page()
+    pg.goto(app_url)
+    pg.wait_for_selector("#sketch canvas", timeout=30_000)
+    pg.wait_for_function("() => document.querySelector('#sketch button[aria-label=Brush]')?.className.includes('highlight')",
+                         timeout=15_000)
+    _draw(pg, NOT_GARMENTS["spiral"]())
+    pg.wait_for_function("() => /does not look like a garment/.test(document.querySelector('#verdict').innerText)",
+                         timeout=30_000)
+    return pg
+
+
 def test_teaching_a_correction_changes_this_visitors_models_only(browser, app_url):
     """A spiral is not a garment to the shipped models; said to be a Bag and taught, the visitor's own
     copies call it a Bag, the Fashion-MNIST check is reported, and another visitor still sees the shipped
     models' answer. An example can be removed."""
-    from fmnist.sketches.designs import NOT_GARMENTS
-
-    alice = browser.new_page(viewport={"width": 1366, "height": 1400})
-    alice.goto(app_url)
-    alice.wait_for_selector("#sketch canvas", timeout=30_000)
-    alice.wait_for_function("() => document.querySelector('#sketch button[aria-label=Brush]')?.className.includes('highlight')",
-                            timeout=15_000)
-    _draw(alice, NOT_GARMENTS["spiral"]())
-    alice.wait_for_function("() => /does not look like a garment/.test(document.querySelector('#verdict').innerText)",
-                            timeout=30_000)
+    alice = _spiral_drawn_by_a_new_visitor(browser, app_url)
     alice.locator("#teach-label input").fill("Bag")
     alice.keyboard.press("Enter")
     for _ in range(2):
@@ -353,15 +359,7 @@ def test_teaching_a_correction_changes_this_visitors_models_only(browser, app_ur
     alice.wait_for_function("() => ['simple', 'sa', 'gated'].every(s => document.querySelector(`#label-${s} .output-class`)?.innerText === 'Bag')",
                             timeout=30_000)
     _shot(alice, "teach")
-    bob = browser.new_context().new_page()
-    bob.set_viewport_size({"width": 1366, "height": 1000})
-    bob.goto(app_url)
-    bob.wait_for_selector("#sketch canvas", timeout=30_000)
-    bob.wait_for_function("() => document.querySelector('#sketch button[aria-label=Brush]')?.className.includes('highlight')",
-                          timeout=15_000)
-    _draw(bob, NOT_GARMENTS["spiral"]())
-    bob.wait_for_function("() => /does not look like a garment/.test(document.querySelector('#verdict').innerText)",
-                          timeout=30_000)
+    bob = _spiral_drawn_by_a_new_visitor(browser, app_url)   # another session: the shipped models answer
     assert not bob.locator("#teach-use").is_visible()
     bob.close()
     alice.close()
