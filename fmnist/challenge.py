@@ -29,8 +29,7 @@ class Round:
     recognised: dict[str, float] = field(default_factory=dict)   # model -> seconds after the first stroke
     last: dict[str, tuple[str, float]] = field(default_factory=dict)  # model -> (top class, probability)
     best_other: dict[str, tuple[str, float]] = field(default_factory=dict)  # model -> strongest wrong guess
-    drawing: np.ndarray | None = None            # the last 28x28 input the models saw
-    maps: dict[str, np.ndarray] = field(default_factory=dict)    # model -> Grad-CAM overlay of that input
+    drawing: np.ndarray | None = None            # the last 28x28 input the models saw (uint8)
     strokes: int = 0
 
     @property
@@ -82,8 +81,7 @@ def time_left(rnd: Round, now: float) -> float:
     return max(0.0, ROUND_SECONDS - ((rnd.ended if rnd.over else now) - rnd.started))
 
 
-def observe(rnd: Round, probs: dict[str, dict[str, float]], now: float, drawing: np.ndarray | None = None,
-            maps: dict[str, np.ndarray] | None = None) -> None:
+def observe(rnd: Round, probs: dict[str, dict[str, float]], now: float, drawing: np.ndarray | None = None) -> None:
     """The models' answers for the drawing as it is now (after a stroke): starts the clock at the first
     stroke, notes who recognised it and when, and ends the round when one did or the time is up."""
     if rnd.over:
@@ -92,7 +90,7 @@ def observe(rnd: Round, probs: dict[str, dict[str, float]], now: float, drawing:
         rnd.started = now
     rnd.strokes += 1
     if drawing is not None:
-        rnd.drawing, rnd.maps = drawing, dict(maps or {})
+        rnd.drawing = drawing
     elapsed = now - rnd.started
     for name, p in probs.items():
         top = max(p, key=p.get)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -155,7 +156,7 @@ def queued(start, estimate_s: float, session: str, address: str, queue: TrainQue
     work), yields ("wait", 0.0, message, None) with the place and the expected wait until the work's
     turn, then yields from start(ticket) (the ticket carries the visitor's own stop flag), and leaves the
     queue however it ends (a closed tab too). The last item is ("left", 0, message, None) when the
-    visitor stopped before the turn came; the ticket is the generator's return value."""
+    visitor stopped before the turn came."""
     queue = queue or QUEUE
     ticket = queue.join(estimate_s, session, address)
     work = None
@@ -163,7 +164,7 @@ def queued(start, estimate_s: float, session: str, address: str, queue: TrainQue
         while not queue.wait_turn(ticket, timeout=1.0):
             if ticket.stop.is_set():
                 yield "left", 0.0, messages.LEFT_QUEUE, None
-                return ticket
+                return
             yield "wait", 0.0, messages.waiting(queue.place(ticket), queue.wait_s(ticket)), None
         work = start(ticket)
         yield from work
@@ -171,7 +172,6 @@ def queued(start, estimate_s: float, session: str, address: str, queue: TrainQue
         if work is not None:
             work.close()
         queue.leave(ticket)
-    return ticket
 
 
 def serve_job(cfgs: list[TrainConfig], notes: list[str], ds: FashionMNIST, session: str, address: str,
@@ -182,24 +182,22 @@ def serve_job(cfgs: list[TrainConfig], notes: list[str], ds: FashionMNIST, sessi
     ended (finished, stopped by the visitor, ended by the server's cap). Raises Refused before anything
     is queued where the queue does not take it. Leaves the queue however it ends (a closed tab too)."""
     caps = caps or Caps.from_env()
-    state = JobState()
-    events = queued(lambda ticket: run_job(cfgs, ds, session, ticket.stop, caps=caps, ticket=ticket),
-                    estimate_seconds(cfgs, caps, measure=False)[0], session, address, queue)
-    ticket = None
-    try:
-        while True:
-            kind, fraction, text, got = next(events)
+    state, started = JobState(), []
+
+    def start(ticket):
+        started.append(ticket)
+        return run_job(cfgs, ds, session, ticket.stop, caps=caps, ticket=ticket)
+
+    # closed explicitly: Stop or a closed tab frees the queue at once, not at garbage collection
+    with closing(queued(start, estimate_seconds(cfgs, caps, measure=False)[0], session, address, queue)) as events:
+        for kind, fraction, text, got in events:
             if kind == "left":
                 yield "done", 0.0, text, state
                 return
             state = got if got is not None else state
             yield kind, fraction, text, state
-    except StopIteration as end:
-        ticket = end.value
-    finally:
-        events.close()
     capped = any(r.status == "time_cap" for _, r in state.results)
-    stopped = ticket is not None and ticket.stop.is_set()
+    stopped = bool(started) and started[0].stop.is_set()
     yield "done", 1.0, messages.outcome(stopped, capped, caps.max_minutes, notes), state
 
 
@@ -227,12 +225,13 @@ def serve_teach(models: dict, examples: list, ds: FashionMNIST, session: str, ad
         return teach.fine_tune(models, examples, replay, check, steps=steps or TEACH_STEPS, stop=ticket.stop)
 
     result = None
-    for ev in queued(start, TEACH_ESTIMATE_S, session, address, queue):
-        if isinstance(ev, tuple):   # the queue's own ("wait" | "left", 0, message, None)
-            yield ("done" if ev[0] == "left" else ev[0]), ev[1], ev[2], None
-        elif ev["event"] == "step":
-            yield "step", ev["progress"], messages.teaching(ev), None
-        elif ev["event"] == "end":
-            result = {"models": ev["models"], "report": ev["report"]}
+    with closing(queued(start, TEACH_ESTIMATE_S, session, address, queue)) as events:
+        for ev in events:
+            if isinstance(ev, tuple):   # the queue's own ("wait" | "left", 0, message, None)
+                yield ("done" if ev[0] == "left" else ev[0]), ev[1], ev[2], None
+            elif ev["event"] == "step":
+                yield "step", ev["progress"], messages.teaching(ev), None
+            elif ev["event"] == "end":
+                result = {"models": ev["models"], "report": ev["report"]}
     if result is not None:
         yield "done", 1.0, messages.TAUGHT, result

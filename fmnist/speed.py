@@ -78,8 +78,6 @@ def _speed_key(arch: str, widths: tuple[int, ...]) -> tuple:
 
 def _measure(arch: str, widths: tuple[int, ...]) -> float:
     """Images/second of the trainer's own step on random images: 12 steps after 3 to warm up."""
-    import torch
-
     x = torch.randint(0, 256, (64 * 15, 28, 28), dtype=torch.uint8)
     y = torch.randint(0, 10, (64 * 15,))
     from .data import Split

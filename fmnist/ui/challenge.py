@@ -15,7 +15,7 @@ from .. import challenge, serving, teach
 from ..gate import FileGate
 from ..images import ImageError
 from ..inference import ModelZoo
-from ..preprocess import prepare
+from ..preprocess import Prepared, prepare
 from .common import big, bind
 from .sketch import read_drawing, sketchpad
 from .teach import strip
@@ -92,13 +92,13 @@ def on_stroke(view: ChallengeView, payload, state):
         return state, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     try:
         source = read_drawing(view.pad, view.gate, payload)
-        comparison = serving.image_work(lambda: view.zoo.compare(prepared=prepare(source)))
+        # probabilities only: the maps are drawn once, for the review (review_items), not after every stroke
+        comparison = serving.image_work(lambda: view.zoo.compare(prepared=prepare(source), explain=False))
     except ImageError:      # an empty or cleared canvas
         return state, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     rnd, now = game.round, time.monotonic()
     challenge.observe(rnd, {n: p.probs for n, p in comparison.predictions.items()}, now,
-                      drawing=comparison.prepared.preview,
-                      maps={n: p.grad_cam for n, p in comparison.predictions.items()})
+                      drawing=comparison.prepared.preview)
     prompt = _result(rnd) if rnd.over else gr.skip()
     return (state, prompt, clock_html(challenge.time_left(rnd, now), True), _guesses_md(rnd),
             gr.Button(visible=rnd.over))
@@ -125,7 +125,7 @@ def next_round(view: ChallengeView, state):
     if game.finished:
         return (state, None, "### Game over: how fast did each network understand you?", "", "",
                 gr.Button(visible=False), scoreboard_md(game, list(view.zoo.models)),
-                gr.Gallery(value=review_items(game, list(view.zoo.models)), visible=True), gr.Timer(active=False),
+                gr.Gallery(value=serving.image_work(review_items, view, game), visible=True), gr.Timer(active=False),
                 gr.Button(visible=True))
     return (state, None, _round_prompt(game), clock_html(challenge.ROUND_SECONDS, False),
             "*(the models are watching…)*", gr.Button(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip())
@@ -144,16 +144,18 @@ def scoreboard_md(game: challenge.Game, models: list[str]) -> str:
     return head + "\n\n" + "\n".join(lines)
 
 
-def review_items(game: challenge.Game, models: list[str]) -> list:
-    """Each drawing with what each model made of it, then each model's Grad-CAM of it."""
-    items = []
+def review_items(view: ChallengeView, game: challenge.Game) -> list:
+    """Each drawing with what each model made of it, then each model's Grad-CAM of it (model work: run it
+    with serving.image_work)."""
+    models, items = list(view.zoo.models), []
     for i, rnd in enumerate(game.rounds):
         if rnd.drawing is None:
             items.append((np.zeros((168, 168), np.uint8), f"{i + 1}. {rnd.asked}: not drawn"))
             continue
         said = challenge.round_summary(rnd, models)
         items.append((big(rnd.drawing), f"{i + 1}. {rnd.asked}: " + " · ".join(f"{n} {t}" for n, t in said.items())))
-        items += [(rnd.maps[n], f"{n}'s Grad-CAM") for n in models if rnd.maps.get(n) is not None]
+        maps = view.zoo.compare(prepared=Prepared.from_image(rnd.drawing / 255.0)).predictions
+        items += [(maps[n].grad_cam, f"{n}'s Grad-CAM") for n in models]
     return items
 
 

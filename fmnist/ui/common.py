@@ -1,6 +1,7 @@
 """What the tabs share: sizes, counts and names in words, and binding a handler to its tab's components."""
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 from PIL import Image
 
@@ -33,10 +34,28 @@ def big(image28: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image28).resize((PREVIEW, PREVIEW), Image.NEAREST))
 
 
+def visitor(request, proxy_hops: int) -> tuple[str, str]:
+    """(session, address) of the visitor behind a request: the address as the trusted proxies saw it
+    (trainqueue.client_address), for the queue's one-job-per-visitor rule."""
+    from ..trainqueue import client_address
+
+    session = getattr(request, "session_hash", None) or "anon"
+    address = client_address(getattr(getattr(request, "client", None), "host", None),
+                             (getattr(request, "headers", None) or {}).get("x-forwarded-for"), proxy_hops)
+    return session, address
+
+
+def stop_my_job(request: gr.Request) -> None:
+    """Stop: this visitor's job in the training queue (training or teaching), queued or running."""
+    from .. import messages
+    from ..trainqueue import QUEUE
+
+    session = getattr(request, "session_hash", None) or "anon"
+    gr.Info(messages.STOPPING if QUEUE.request_stop(session) else messages.NOTHING_TO_STOP)
+
+
 def colour_legend() -> None:
     """The maps' colour bar (matplotlib's inferno, 0 to 1), small, beside the maps."""
-    import gradio as gr
-
     from ..explain import colour_bar
 
     gr.Image(colour_bar(), show_label=False, interactive=False, height=64, width=336, container=False,

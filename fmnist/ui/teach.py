@@ -6,6 +6,8 @@ only, and download as checkpoints.
 Handlers first, then the layout and the wiring (`teach_panel`)."""
 from __future__ import annotations
 
+import itertools
+
 import gradio as gr
 import numpy as np
 
@@ -14,9 +16,9 @@ from .. import jobs, messages, teach
 from ..checkpoints import save_checkpoint
 from ..data import CLASSES, DataFormatError, DataNotFoundError, load_fashion_mnist
 from ..inference import ModelZoo
-from ..trainqueue import QUEUE, Refused, client_address
+from ..trainqueue import QUEUE, Refused
 from ..views import progress_html
-from .common import big
+from .common import big, stop_my_job, visitor
 
 
 # --- handlers ---------------------------------------------------------------------------------------
@@ -67,9 +69,7 @@ def _download(models: dict, session: str) -> list[str]:
 
 def start(zoo: ModelZoo, proxy_hops: int, examples, request: gr.Request):
     """Teach: the visitor's copies of the models learn their examples, through the training queue."""
-    session = getattr(request, "session_hash", None) or "anon"
-    address = client_address(getattr(getattr(request, "client", None), "host", None),
-                             (getattr(request, "headers", None) or {}).get("x-forwarded-for"), proxy_hops)
+    session, address = visitor(request, proxy_hops)
     try:
         events = jobs.serve_teach(dict(zoo.models), list(examples or []), load_fashion_mnist(), session, address)
         first = next(events)   # joins the queue here: Refused where it does not take the job
@@ -80,25 +80,14 @@ def start(zoo: ModelZoo, proxy_hops: int, examples, request: gr.Request):
         yield progress_html(0, messages.needs_data(e)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     try:
-        kind, fraction, text, result = first
-        while True:
-            if result is not None:
-                yield (progress_html(1.0, text), result["models"],
-                       teach.report_markdown(result["report"], len(examples)),
-                       gr.File(_download(result["models"], session), visible=True),
-                       gr.Checkbox(value=True, visible=True))
-            else:
+        for _, fraction, text, result in itertools.chain([first], events):
+            if result is None:
                 yield progress_html(fraction, text), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            kind, fraction, text, result = next(events)
-    except StopIteration:
-        pass
-    finally:
+                continue
+            yield (progress_html(1.0, text), result["models"], teach.report_markdown(result["report"], len(examples)),
+                   gr.File(_download(result["models"], session), visible=True), gr.Checkbox(value=True, visible=True))
+    finally:   # Stop, a closed tab or a crash: the job ends and leaves the queue now
         events.close()
-
-
-def stop(request: gr.Request) -> None:
-    session = getattr(request, "session_hash", None) or "anon"
-    gr.Info(messages.STOPPING if QUEUE.request_stop(session) else messages.NOTHING_TO_STOP)
 
 
 # --- layout and wiring ------------------------------------------------------------------------------
@@ -134,5 +123,5 @@ def teach_panel(zoo: ModelZoo, last_input: gr.State, taught: gr.State, examples:
 
     teach_button.click(start_teaching, examples, [progress, taught, results, download, use_taught],
                        api_name="teach", concurrency_limit=QUEUE.capacity + 2, concurrency_id="train", **hidden)
-    stop_button.click(stop, None, None, api_name="teach_stop", queue=False, **hidden)
+    stop_button.click(stop_my_job, None, None, api_name="teach_stop", queue=False, **hidden)
     return use_taught, gallery

@@ -6,6 +6,7 @@ knobs' declarations), then the wiring. The queue wait and all wording live in fm
 fmnist.messages."""
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass, field
 
@@ -17,9 +18,9 @@ from .. import jobs, messages, recipes, serving, speed
 from ..config import Knob, ui_knobs
 from ..data import DataFormatError, DataNotFoundError, load_fashion_mnist
 from ..live import ROW_HEADERS, JobState
-from ..trainqueue import QUEUE, Refused, client_address
+from ..trainqueue import QUEUE, Refused
 from ..views import live_figure, progress_html, results_markdown
-from .common import count
+from .common import count, stop_my_job, visitor
 
 DEFAULT_RECIPE = "quick"  # the Train tab's preset: a moving curve in seconds, a model in about a minute
 
@@ -55,9 +56,7 @@ class TrainView:
 # --- handlers ---------------------------------------------------------------------------------------
 def start_training(view: TrainView, knobs: dict, own_models=None, request: gr.Request = None):
     """Checks every knob, queues the job, and shows its progress, curves and results as they come."""
-    session = getattr(request, "session_hash", None) or "anon"
-    address = client_address(getattr(getattr(request, "client", None), "host", None),
-                             (getattr(request, "headers", None) or {}).get("x-forwarded-for"), view.caps.proxy_hops)
+    session, address = visitor(request, view.caps.proxy_hops)
     try:   # every knob is checked before the job joins the queue
         cfgs, notes = server_caps.plan(view.request(knobs), view.caps)
         events = jobs.serve_job(cfgs, notes, load_fashion_mnist(), session, address, view.caps)
@@ -95,12 +94,6 @@ def finished(view: TrainView, state: JobState, notes: list[str], text: str, own_
             view.download: state.files, view.user_models: own_models,
             view.user_choice: gr.update(choices=list(own_models), value=state.results[-1][0]),
             view.user_column: gr.Column(visible=True)}
-
-
-def stop_training(request: gr.Request) -> None:
-    """Stops this visitor's job (queued or running) after its current step."""
-    session = getattr(request, "session_hash", None) or "anon"
-    gr.Info(messages.STOPPING if QUEUE.request_stop(session) else messages.NOTHING_TO_STOP)
 
 
 def recipe_values(view: TrainView, name: str) -> dict:
@@ -142,13 +135,14 @@ def taking_knobs(view: TrainView, fn):
     def split(values):
         return dict(zip(names, values[:len(names)])), values[len(names):]
 
-    if fn is start_training:
+    if inspect.isgeneratorfunction(fn):   # start_training: needs the request, streams its updates
         def handler(request: gr.Request, *values):
             knobs, rest = split(values)
             yield from fn(view, knobs, *rest, request=request)
     else:
         def handler(*values):
-            return fn(view, split(values)[0])
+            knobs, rest = split(values)
+            return fn(view, knobs, *rest)
     handler.__name__ = fn.__name__
     return handler
 
@@ -230,5 +224,5 @@ def train_tab(user_models: gr.State, user_choice: gr.Dropdown, user_column: gr.C
                      [view.progress, view.curves, view.table, view.results_md, view.download, user_models,
                       user_choice, user_column], api_name="train", **hidden,
                      concurrency_limit=QUEUE.capacity + 2, concurrency_id="train")  # refusals at once
-    view.stop.click(stop_training, None, None, api_name="stop", queue=False, **hidden)
+    view.stop.click(stop_my_job, None, None, api_name="stop", queue=False, **hidden)
     return ask, knobs, view.estimate_md
