@@ -138,8 +138,12 @@ class TrainConfig:
     # --- drawings
     drawings: float = knob(0.0, "fraction of each batch shown as drawings of the same images "
                                 "(fmnist.sketches); the study has none: 0", "drawings", lo=0, hi=1)
-    outliers: float = knob(0.0, "fraction of each batch shown as non-garment doodles, trained towards no "
-                                "class (outlier exposure); study: 0", "drawings", lo=0, hi=1)
+    pictures: float = knob(0.0, "fraction of each batch shown as pictures of the same images in other styles "
+                                "(pictograms, bold line art, flat cartoons, thin lines, drop shadows: "
+                                "fmnist.sketches.pictures); study: 0", "drawings", lo=0, hi=1)
+    outliers: float = knob(0.0, "fraction of each batch shown as non-garments (made-up objects in every picture "
+                                "style, mouse doodles, textures), trained towards no class (outlier exposure); "
+                                "study: 0", "drawings", lo=0, hi=1)
 
     # --- hardware
     device: str = knob("auto", "auto, cpu, cuda or mps", "hardware", kind="str")

@@ -79,12 +79,36 @@ class Comparison:
         return msg
 
 
-def looks_like_garments(probs: dict[str, np.ndarray], threshold: float | None = None) -> np.ndarray:
+GARMENT_SCORES = ("msp", "energy", "maxlogit")  # what bench/open_set.py compares
+
+
+def garment_score(probs: dict[str, np.ndarray], logits: dict[str, np.ndarray] | None = None,
+                  temperatures: dict[str, float] | None = None, kind: str = "msp") -> np.ndarray:
+    """Per input, how much it looks like a garment (higher: more), from each model's (N, 10) calibrated
+    probabilities (and raw logits, for the scores that need them), combined over the models:
+    msp: the mean calibrated probability's top class (Hendrycks & Gimpel 2017);
+    energy: the mean of T * logsumexp(logits / T) with each model's temperature (Liu et al. 2020);
+    maxlogit: the mean of the top logit over T (Hendrycks et al. 2022)."""
+    if kind == "msp":
+        return np.stack(list(probs.values())).mean(0).max(1)
+    if logits is None:
+        raise ValueError(f"the {kind} score needs the models' logits")
+    t = {n: float((temperatures or {}).get(n, 1.0)) for n in logits}
+    if kind == "energy":
+        return np.stack([t[n] * torch.from_numpy(np.asarray(l, np.float32) / t[n]).logsumexp(1).numpy()
+                         for n, l in logits.items()]).mean(0)
+    if kind == "maxlogit":
+        return np.stack([np.asarray(l).max(1) / t[n] for n, l in logits.items()]).mean(0)
+    raise ValueError(f"unknown garment score {kind!r}; choose from {GARMENT_SCORES}")
+
+
+def looks_like_garments(probs: dict[str, np.ndarray], threshold: float | None = None,
+                        logits: dict[str, np.ndarray] | None = None, temperatures: dict[str, float] | None = None) -> np.ndarray:
     """Per input, from each model's (N, 10) calibrated probabilities: averaged over the models, one class
     reaches GARMENT_CONFIDENCE. Where none does (the models are unsure, or split between classes), the
     app says the input does not look like a garment (bench/drawings.py counts the same;
     tools/tune_garment_flag.py chose the threshold on held-out data; it tries others through `threshold`)."""
-    return np.stack(list(probs.values())).mean(0).max(1) >= (GARMENT_CONFIDENCE if threshold is None else threshold)
+    return garment_score(probs, logits, temperatures) >= (GARMENT_CONFIDENCE if threshold is None else threshold)
 
 
 _ROOT = str(Path(__file__).resolve().parent.parent) + "/"
@@ -148,6 +172,12 @@ class ModelZoo:
     def _ready(self, model: FashionCNN) -> FashionCNN:
         model.eval()
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None, batch: int = 2000) -> dict[str, np.ndarray]:
+        """Raw logits (N, 10) per model for a prepared batch x (N, 1, 28, 28), in chunks of `batch`."""
+        return {n: torch.cat([m(x[i:i + batch]) for i in range(0, len(x), batch)]).numpy()
+                for n, m in (models or self.models).items()}
 
     @torch.inference_mode()
     def probabilities(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None) -> dict[str, np.ndarray]:

@@ -103,7 +103,7 @@ def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
     raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
 
 
-DOODLES = 20_000      # non-garment doodles made for outlier exposure
+DOODLES = 20_000      # non-garments made for outlier exposure
 OUTLIER_WEIGHT = 0.5  # their loss (cross-entropy to the uniform distribution) relative to a garment's
 
 
@@ -144,7 +144,8 @@ class _Run:
     x_train: torch.Tensor          # the training images and labels, on the device
     y_train: torch.Tensor
     drawings: torch.Tensor | None  # one drawing per training image (cfg.drawings), or None
-    doodles: torch.Tensor | None   # non-garment doodles (cfg.outliers)
+    pictures: torch.Tensor | None  # one picture in another style per training image (cfg.pictures), or None
+    doodles: torch.Tensor | None   # non-garments (cfg.outliers)
     steps_per_epoch: int
     start_epoch: int               # epochs done before this run (a resumed checkpoint's)
     schedule_offset: float         # where in its schedule this run starts: 0, or a resumed run's place
@@ -248,7 +249,8 @@ def _set_up(cfg: TrainConfig, split: Split | None) -> _Run:
         g=torch.Generator(device=device).manual_seed(cfg.seed + 1000 * start_epoch),  # on the device: no syncs
         ops=ops, final_ops=final_ops, x_train=split.train_images.to(device), y_train=split.train_labels.to(device),
         drawings=sketches.drawing_bank(split.train_images, cfg.seed, labels=split.train_labels).to(device) if cfg.drawings else None,
-        doodles=sketches.doodle_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None,
+        pictures=sketches.picture_bank(split.train_images, split.train_labels, cfg.seed).to(device) if cfg.pictures else None,
+        doodles=sketches.outlier_bank(DOODLES, cfg.seed).to(device) if cfg.outliers else None,
         steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
         schedule_offset=(start_epoch - first) / max(cfg.epochs - first, 1),
         warmup=cfg.warmup_epochs / max(cfg.epochs - first, 1), history=history, prior_s=prior_s,
@@ -265,9 +267,13 @@ def _batch(run: _Run, idx: torch.Tensor, final: bool) -> tuple[torch.Tensor, tor
     final phase's augmentations where final)."""
     cfg, g, device = run.cfg, run.g, run.device
     images, y = run.x_train[idx], run.y_train[idx]
-    if run.drawings is not None:
-        as_drawing = torch.rand(len(idx), generator=g, device=device) < cfg.drawings
-        images = torch.where(as_drawing[:, None, None], run.drawings[idx], images)
+    if run.drawings is not None or run.pictures is not None:  # one draw: a drawing, a picture or the photo
+        u = torch.rand(len(idx), generator=g, device=device)
+        if run.drawings is not None:
+            images = torch.where((u < cfg.drawings)[:, None, None], run.drawings[idx], images)
+        if run.pictures is not None:
+            as_picture = (u >= cfg.drawings) & (u < cfg.drawings + cfg.pictures)
+            images = torch.where(as_picture[:, None, None], run.pictures[idx], images)
     if run.doodles is not None:  # labelled -1: trained towards no class
         as_doodle = torch.rand(len(idx), generator=g, device=device) < cfg.outliers
         pick = torch.randint(len(run.doodles), (len(idx),), generator=g, device=device)

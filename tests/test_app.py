@@ -145,6 +145,30 @@ def test_verdict_api_names_a_drawn_garment_and_flags_a_spiral(client):
     assert "does not look like a garment" in spiral["verdict"]
 
 
+NOT_GARMENTS = ("house (pictogram)", "cat's face (cartoon)", "spiral (line icon)", "bicycle (thin line)", "'&'")
+GARMENTS = {"1-0 (line icon)": "Trouser", "0-0 (pictogram)": "T-shirt/top", "9-1 (cartoon)": "Ankle boot",
+            "8-0 (shadow)": "Bag"}
+
+
+def test_verdict_api_flags_things_in_other_styles_and_names_garments_in_them(client, tmp_path):
+    """A few fixed pictures of the open-set benchmark (fmnist/sketches/openset.py), uploaded as PNGs: the
+    things are told "does not look like a garment" and not named Bag; the garments are named."""
+    from PIL import Image
+
+    from fmnist.sketches import openset
+
+    pictures = {d["name"]: d["image"] for d in openset.non_garments() + openset.garments()}
+    for name in NOT_GARMENTS + tuple(GARMENTS):
+        path = tmp_path / f"{abs(hash(name))}.png"
+        Image.fromarray(pictures[name]).save(path)
+        out = client.predict(handle_file(str(path)), api_name="/verdict")
+        if name in GARMENTS:
+            assert out["garment"] is True and out["answer"] == GARMENTS[name], (name, out)
+        else:
+            assert out["garment"] is False and out["answer"] is None, (name, out)
+            assert "does not look like a garment" in out["verdict"], (name, out)
+
+
 def test_verdict_api_gives_a_clear_error_for_a_bad_file(client, tmp_path):
     bad = tmp_path / "empty.png"
     bad.write_bytes(b"")

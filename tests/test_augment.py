@@ -65,3 +65,16 @@ def test_erasing_and_translation_change_images():
     assert (erased == 0).flatten(1).any(1).all()
     moved = aug.random_translate(x, g, 2)
     assert (moved == 0).any()
+
+
+def test_translation_and_erasing_keep_shape_and_range_and_repeat_for_a_seed():
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    for op in ("translate2", "erase"):
+        a = aug.augment(x, (op,), torch.Generator().manual_seed(7))
+        b = aug.augment(x, (op,), torch.Generator().manual_seed(7))
+        c = aug.augment(x, (op,), torch.Generator().manual_seed(8))
+        assert a.shape == x.shape and a.dtype == x.dtype, op
+        assert a.min() >= 0 and a.max() <= 1, op
+        assert torch.equal(a, b) and not torch.equal(a, c), op
+        # every pixel is the input's (moved) or zero: nothing new is invented
+        assert torch.isin(a[a > 0], x).all(), op

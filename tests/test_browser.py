@@ -141,14 +141,20 @@ def test_drawn_outlines_are_named_by_all_three_models(page):
     _shot(page, "drawing")
 
 
-def test_a_spiral_is_not_a_garment(page):
-    from fmnist.sketches.designs import NOT_GARMENTS
+@pytest.mark.parametrize("thing", ["spiral", "house", "cat's face"])
+def test_a_spiral_a_house_and_a_cats_face_are_not_garments(page, thing):
+    """Drawn with the mouse (fmnist/sketches/openset.py's designs), each is told it does not look like a
+    garment, with what to draw instead."""
+    from fmnist.sketches.openset import OBJECTS
 
     _clear(page)
-    _draw(page, NOT_GARMENTS["spiral"]())
-    page.wait_for_function("() => /does not look like a garment/.test(document.querySelector('#verdict').innerText)",
-                           timeout=30_000)
-    assert "outline" in page.inner_text("#verdict")  # and it says what to draw instead
+    _draw(page, OBJECTS[thing]())
+    _settled(page)
+    verdict = page.inner_text("#verdict")
+    assert "does not look like a garment" in verdict, (thing, verdict)
+    assert "outline" in verdict  # and it says what to draw instead
+    if thing == "cat's face":
+        _shot(page, "not_a_garment")
 
 
 def test_the_whole_28x28_input_is_shown(page):

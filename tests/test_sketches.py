@@ -356,5 +356,44 @@ def test_the_training_drawings_never_import_the_benchmark_designs():
     code = ("import sys, fmnist.sketches, fmnist.training; "
             "print(sorted(m for m in sys.modules if m.startswith('fmnist.sketches.')))")
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert "fmnist.sketches.styles" in loaded
-    assert "designs" not in loaded and "heldout" not in loaded
+    assert "fmnist.sketches.styles" in loaded and "fmnist.sketches.pictures" in loaded
+    assert "designs" not in loaded and "heldout" not in loaded and "openset" not in loaded
+
+
+def test_pictures_in_other_styles_are_deterministic_garments_and_things():
+    """fmnist.sketches.pictures: every style gives an RGB picture on a light background with the garment
+    on it; the same seed gives the same bytes; things and outliers come out as model inputs."""
+    from fmnist.sketches import pictures as P
+
+    photo = np.zeros((28, 28), np.uint8)
+    photo[4:24, 8:20] = 200   # a plain dress-like shape
+    for style in P.PICTURE_STYLES:
+        a = P.picture_of(photo, 3, np.random.default_rng(5), style)
+        b = P.picture_of(photo, 3, np.random.default_rng(5), style)
+        assert a.shape[2] == 3 and a.dtype == np.uint8 and np.array_equal(a, b), style
+        assert (a[0] > 200).all() and (np.abs(a.astype(int) - a[0, 0]).max(-1) > 40).mean() > 0.002, style  # light border, ink
+        x = P._as_input(a)
+        assert x.shape == (28, 28) and x.max() > 200, style
+    outs = np.stack([P.outlier(np.random.default_rng(i)) for i in range(12)])
+    again = np.stack([P.outlier(np.random.default_rng(i)) for i in range(12)])
+    assert outs.shape == (12, 28, 28) and np.array_equal(outs, again) and (outs.reshape(12, -1).max(1) > 100).all()
+
+
+def test_the_open_set_benchmark_is_deterministic_and_varied():
+    """fmnist.sketches.openset: the same pictures every time, non-garments from every source and style,
+    garments of every class in every style other than the mouse's."""
+    import hashlib
+
+    from fmnist.sketches import openset
+
+    def digest(items):
+        return hashlib.sha256(b"".join(d["image"].tobytes() for d in items)).hexdigest()
+
+    ng, gm = openset.non_garments(), openset.garments()
+    assert digest(ng) == digest(openset.non_garments()) and digest(gm) == digest(openset.garments())
+    assert {d["source"] for d in ng} == {"objects", "glyphs", "textures"}
+    assert {d["style"] for d in ng if d["source"] == "objects"} == set(openset.OBJECT_STYLES)
+    assert {d["label"] for d in gm} == set(range(10)) and {d["style"] for d in gm} == set(openset.GARMENT_STYLES)
+    assert len(ng) >= 290 and len(gm) >= 200
+    for d in ng + gm:
+        assert d["image"].shape == (openset.SIDE, openset.SIDE, 3) and d["image"].dtype == np.uint8

@@ -28,6 +28,7 @@ from fmnist.calibrate import calibrate
 from fmnist.checkpoints import CHECKPOINT_DIR, load_checkpoint, save_result
 from fmnist.data import load_fashion_mnist, make_split
 from fmnist.sketches import VERSION, drawing_bank
+from fmnist.sketches.pictures import PICTURES_VERSION
 from fmnist.training import TrainConfig, fit
 
 EPOCHS = {"simple": 11, "sa": 11, "gated": 24}  # the shipped runs' lengths
@@ -40,8 +41,10 @@ RECIPE = ("the study-recipe model, then {length} with {drawings:.0%} of each bat
 
 def more_recipe(base_recipe: str, length: str, a, seed: int, split_seed: int) -> str:
     """The recipe of a round on top of a drawing-aware model: the base's, then what this round changed."""
-    more = (f"{base_recipe}; then {length} more with {a.drawings:.0%} drawings (fmnist.sketches v{VERSION}) and {a.outliers:.0%} doodles per batch, "
-            f"horizontal flips only, AdamW lr {a.lr:g} cosine")
+    more = (f"{base_recipe}; then {length} more with {a.drawings:.0%} drawings (fmnist.sketches v{VERSION}), "
+            + (f"{a.pictures:.0%} pictures in other styles (fmnist.sketches.pictures v{PICTURES_VERSION}), " if a.pictures else "")
+            + f"{a.outliers:.0%} non-garments per batch (outlier exposure), augmentations {a.augment} (upright), "
+            f"AdamW lr {a.lr:g} cosine")
     if seed != split_seed:
         more += f", batches, drawings and doodles of seed {seed} (validation split of seed {split_seed})"
     return more + "; temperature fitted again"
@@ -54,7 +57,12 @@ def main() -> int:
                    + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
     p.add_argument("--minutes", type=float, default=None, help="length of each run in minutes instead of epochs")
     p.add_argument("--drawings", type=float, default=0.6, help="fraction of each batch shown as drawings")
-    p.add_argument("--outliers", type=float, default=0.1, help="fraction of each batch as non-garment doodles")
+    p.add_argument("--pictures", type=float, default=0.0,
+                   help="fraction of each batch as pictures in other styles (fmnist.sketches.pictures)")
+    p.add_argument("--outliers", type=float, default=0.1,
+                   help="fraction of each batch as non-garments (made-up objects, doodles, textures)")
+    p.add_argument("--augment", default="hflip", help="augmentation ops, comma-separated (default hflip; "
+                   "translate2 and erase add translation by up to 2 px and random erasing)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--out", default=str(CHECKPOINT_DIR / "drawings"), help="folder of <arch>/ checkpoints")
     p.add_argument("--base", choices=["study", "drawings"], default="study",
@@ -74,8 +82,8 @@ def main() -> int:
         cfg = TrainConfig(arch=arch, resume=str(base.path), restart_schedule=True, best_of_this_run=True, epochs=len(base.meta["history"]) + planned,
                           patience=1000, lr=a.lr, schedule="cosine", batch_size=bc["batch_size"],
                           weight_decay=bc["weight_decay"], label_smoothing=bc["label_smoothing"], ema=bc["ema"],
-                          widths=tuple(bc["widths"]), dropout=bc["dropout"], augment=("hflip",), seed=seed,
-                          val_size=bc["val_size"], drawings=a.drawings, outliers=a.outliers,
+                          widths=tuple(bc["widths"]), dropout=bc["dropout"], augment=tuple(a.augment.split(",")), seed=seed,
+                          val_size=bc["val_size"], drawings=a.drawings, pictures=a.pictures, outliers=a.outliers,
                           time_budget_s=a.minutes * 60 if a.minutes else None)
         split = make_split(ds, cfg.val_size, split_seed)
         for ev in fit(cfg, split):

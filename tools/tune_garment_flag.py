@@ -1,46 +1,40 @@
-"""Choose the app's "does not look like a garment" threshold (fmnist.inference.GARMENT_CONFIDENCE) on
-held-out data, not on the drawing benchmark:
+"""Choose the app's "does not look like a garment" threshold (fmnist.inference.GARMENT_THRESHOLD, for the
+score fmnist.inference.GARMENT_SCORE) on held-out data of the training side, not on any benchmark:
 
     .venv/bin/python tools/tune_garment_flag.py                 # the drawing-aware models
-    .venv/bin/python tools/tune_garment_flag.py --folder runs/drawings
+    .venv/bin/python tools/tune_garment_flag.py --folder runs/open --score energy
 
-Garments: the validation split's photos and a drawing of each (fmnist.sketches, the bank the models'
-temperatures were fitted on; the models never trained on the validation split). Not garments: doodles
-from fmnist.sketches.doodle with a seed the training never used (scribbles, loops, spirals, polygons,
-letters, digits). The rule is the app's (`looks_like_garments`): averaged over the models, one
-class's calibrated probability reaches the threshold. Prints, per threshold, how many of each are
-flagged, and picks the highest threshold that flags at most --max-garments of the validation drawings.
-The benchmark's own rates (bench/drawings.py) are the test of that choice.
+Garments: the validation split's photos, a drawing of each and a picture of each in another style
+(fmnist.sketches: the models never trained on the validation split). Not garments: the training side's
+non-garments (made-up objects in every picture style, mouse doodles, textures: fmnist.sketches.pictures)
+with a seed no training used. The rule is the app's (`looks_like_garments`): the score, combined over the
+models, reaches the threshold. Prints, per threshold, how many of each are flagged, and picks the highest
+threshold that flags at most --max-garments of the validation drawings and pictures and --max-photos of
+the photos. The benchmarks (bench/open_set.py, bench/drawings.py) are the test of that choice.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from fmnist.data import load_fashion_mnist, make_split, to_float
-from fmnist.inference import DRAWING_CHECKPOINTS, ModelZoo, looks_like_garments
-from fmnist.sketches import doodle_bank, drawing_bank
+from fmnist.inference import DRAWING_CHECKPOINTS, GARMENT_SCORES, ModelZoo, garment_score
+from fmnist.sketches import drawing_bank, outlier_bank, picture_bank
 
-HELD_OUT_DOODLE_SEED = 97  # training's doodles use the run's seed (0 for the shipped models)
-
-
-def flagged(probs: dict[str, np.ndarray], threshold: float) -> np.ndarray:
-    """Where the app would say "does not look like a garment" at this threshold."""
-    return ~looks_like_garments(probs, threshold)
+HELD_OUT_SEED = 97  # training's non-garments use the run's seed (0 and 1 for the shipped models)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folder", default=str(DRAWING_CHECKPOINTS), help="folder of <arch>/ checkpoints")
+    p.add_argument("--score", choices=GARMENT_SCORES, default="msp")
     p.add_argument("--max-garments", type=float, default=0.05,
-                   help="the most of the validation drawings the chosen threshold may flag")
-    p.add_argument("--doodles", type=int, default=2000)
+                   help="the most of the validation drawings (and of the pictures) the threshold may flag")
+    p.add_argument("--max-photos", type=float, default=0.01, help="the most of the validation photos it may flag")
+    p.add_argument("--outliers", type=int, default=3000)
     a = p.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     zoo = ModelZoo(checkpoint_dir=a.folder)
@@ -51,24 +45,29 @@ def main() -> int:
     split = make_split(load_fashion_mnist(), int(meta["config"]["val_size"]), seed)
     sets = {"validation photos": split.val_images,
             "validation drawings": drawing_bank(split.val_images, seed, labels=split.val_labels),
-            "held-out doodles": doodle_bank(a.doodles, HELD_OUT_DOODLE_SEED)}
-    probs = {k: zoo.probabilities(to_float(v)) for k, v in sets.items()}
-    thresholds = np.round(np.arange(0.3, 0.951, 0.01), 2)
+            "validation pictures": picture_bank(split.val_images, split.val_labels, seed),
+            "held-out non-garments": outlier_bank(a.outliers, HELD_OUT_SEED)}
+    scores = {}
+    for k, v in sets.items():
+        logits = zoo.logits(to_float(v))
+        probs = {n: torch.from_numpy(l).div(zoo.temperature[n]).softmax(1).numpy() for n, l in logits.items()}
+        scores[k] = garment_score(probs, logits, zoo.temperature, a.score)
+    lo, hi = np.percentile(np.concatenate(list(scores.values())), [1, 99])
+    thresholds = np.unique(np.round(np.linspace(lo, hi, 200), 3))
+    print(f"score: {a.score}")
     print("| threshold | " + " | ".join(f"{k} flagged" for k in sets) + " |")
     print("|---|" + "---|" * len(sets))
-    rates = {}
-    for t in thresholds:
-        rates[t] = {k: float(flagged(p, t).mean()) for k, p in probs.items()}
-        if round(t * 100) % 5 == 0:
-            print(f"| {t:.2f} | " + " | ".join(f"{r:.1%}" for r in rates[t].values()) + " |")
-    ok = [t for t in thresholds if rates[t]["validation drawings"] <= a.max_garments]
+    rates = {t: {k: float((s < t).mean()) for k, s in scores.items()} for t in thresholds}
+    for t in thresholds[::10]:
+        print(f"| {t:.3f} | " + " | ".join(f"{r:.1%}" for r in rates[t].values()) + " |")
+    ok = [t for t in thresholds if rates[t]["validation drawings"] <= a.max_garments
+          and rates[t]["validation pictures"] <= a.max_garments and rates[t]["validation photos"] <= a.max_photos]
     if not ok:
-        print(f"no threshold flags at most {a.max_garments:.0%} of the validation drawings")
+        print("no threshold meets the bounds on garments")
         return 1
     best = max(ok)
-    print(f"\nchosen: GARMENT_CONFIDENCE = {best:.2f} (flags {rates[best]['validation drawings']:.1%} of the validation "
-          f"drawings, {rates[best]['validation photos']:.1%} of the photos, {rates[best]['held-out doodles']:.1%} of "
-          f"the held-out doodles)")
+    print(f"\nchosen: GARMENT_THRESHOLD = {best:.3f} for {a.score!r} ("
+          + ", ".join(f"{k} {r:.1%}" for k, r in rates[best].items()) + " flagged)")
     return 0
 
 

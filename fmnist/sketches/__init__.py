@@ -27,7 +27,8 @@ lookup per batch, not the drawing.
 
 The package, one concept a module: ``styles`` (the five kinds, ``draw_like_a_person``), ``people`` (the
 shapes people draw), ``details`` (the details per class, as a table), ``bank`` (the cached drawings),
-``doodles`` (non-garments, for outlier exposure), ``strokes`` (the stroke format and its renderer), and
+``doodles`` (mouse doodles of non-garments), ``pictures`` (garments and made-up things in the styles
+people upload: pictograms, bold lines, cartoons, thin lines, shadows; the outlier bank), ``strokes`` (the stroke format and its renderer), and
 the two benchmark sets written apart from all of these: ``designs`` and ``heldout``.
 """
 from __future__ import annotations
@@ -36,8 +37,9 @@ from .bank import as_model_input, drawing_bank, render_drawings
 from .details import garment_details
 from .doodles import doodle, doodle_bank
 from .people import person_shape
+from .pictures import PICTURE_STYLES, outlier_bank, picture_bank, picture_of
 from .strokes import SCALE
 from .styles import STYLES, VERSION, draw_like_a_person, scribble
 
-__all__ = ["SCALE", "STYLES", "VERSION", "as_model_input", "doodle", "doodle_bank", "draw_like_a_person",
+__all__ = ["PICTURE_STYLES", "SCALE", "STYLES", "outlier_bank", "picture_bank", "picture_of", "VERSION", "as_model_input", "doodle", "doodle_bank", "draw_like_a_person",
            "drawing_bank", "garment_details", "person_shape", "render_drawings", "scribble"]

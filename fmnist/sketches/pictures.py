@@ -1,0 +1,293 @@
+"""Garments and things that are not garments in the styles people upload rather than draw with a mouse:
+filled pictograms with white inner details, bold rounded line art, flat coloured cartoons with a dark
+outline, thin-line drawings, and any of them with a drop shadow. For training only (the open-set
+benchmark's pictures are written apart, in `openset.py`, and never imported here: a test checks).
+
+A garment's picture starts from its Fashion-MNIST photo's shape (the same warped, thresholded mask as
+`styles.py`) and its class's details (`details.garment_details`); a thing's from `random_thing`: one to
+five random primitives (ellipses, boxes, triangles, polygons, stars, blobs), sometimes mirrored, with
+inner marks (dots, lines, arcs, grids, rays). Both go through the same painter, so style alone never
+tells a garment from a thing: only shape does. Outlier exposure (Hendrycks et al. 2019) then trains
+the things, the mouse doodles of `doodles.py` and photo-like textures towards no class.
+"""
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .bank import _cached, _map_chunks, _numpy
+from .details import garment_details
+from .doodles import doodle
+from .strokes import SCALE
+from .styles import PAD, _inner_edges, _mask, _warp
+
+PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
+PICTURES_VERSION = 1  # part of the cache keys: bump when the pictures change
+OUTLIER_MIX = (("thing", 0.5), ("doodle", 0.3), ("texture", 0.2))
+
+
+def _colour(rng: np.random.Generator, dark: bool = False) -> tuple[int, int, int]:
+    h = float(rng.uniform(0, 1))
+    s = float(rng.uniform(0.0, 0.35) if rng.random() < 0.3 else rng.uniform(0.35, 1.0))
+    v = float(rng.uniform(0.0, 0.35) if dark else rng.uniform(0.45, 1.0))
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(h, s, v))
+
+
+def _smooth(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rounded corners, as icon designers draw them."""
+    k = int(rng.integers(3, 12)) * 2 + 1
+    return (cv2.GaussianBlur(mask.astype(np.float32), (k, k), 0) > 0.5).astype(np.uint8)
+
+
+def paint(mask: np.ndarray, lines, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
+    """A shape (0/1 mask) and its inner details (`lines(width)` -> ink 0/255 drawn at that width) -> an RGB
+    picture on a light background."""
+    style = style or PICTURE_STYLES[int(rng.integers(len(PICTURE_STYLES)))]
+    shadow = style == "shadow"
+    if shadow:
+        style = ("pictogram", "bold", "cartoon")[int(rng.integers(3))]
+    h, w = mask.shape
+    side = max(1, int(np.sqrt(mask.sum())))
+    bg = np.array([255, 255, 255]) if rng.random() < 0.8 else np.array(_colour(rng)) * 0.1 + 229
+    out = np.empty((h, w, 3), np.float32)
+    out[:] = bg
+    if style in ("pictogram", "bold", "cartoon") and rng.random() < 0.7:
+        mask = _smooth(mask, rng)
+    if shadow:
+        dx, dy = (rng.uniform(0.04, 0.12, 2) * side * rng.choice([-1, 1], 2)).astype(int)
+        m = np.float32([[1, 0, dx], [0, 1, abs(dy)]])
+        sh = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST)
+        tone = rng.uniform(150, 215)
+        out[sh > 0] = tone
+    inner = mask > 0
+    if style == "pictogram":
+        out[inner] = _colour(rng, dark=rng.random() < 0.7)
+        width = max(2, int(side * rng.uniform(0.02, 0.06)))
+        white = lines(width) & (cv2.erode(mask, np.ones((width + 2,) * 2, np.uint8)) * 255)
+        out[white > 0] = bg
+    elif style == "bold":
+        ink = _colour(rng, dark=rng.random() < 0.75)
+        width = max(4, int(side * rng.uniform(0.05, 0.12)))
+        if rng.random() < 0.3:  # a light fill inside the bold line
+            out[inner] = np.array(_colour(rng)) * 0.4 + 153
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        ink_mask = cv2.drawContours(np.zeros_like(mask), contours, -1, 1, thickness=width, lineType=cv2.LINE_8)
+        ink_mask |= (lines(width) > 0).astype(np.uint8)
+        out[ink_mask > 0] = ink
+    elif style == "cartoon":
+        out[inner] = _colour(rng)
+        if rng.random() < 0.5:  # a second colour over part of the shape (a sole, a collar, a hem)
+            t = rng.uniform(0, np.pi)
+            ys, xs = np.mgrid[0:h, 0:w]
+            ys0, xs0 = np.nonzero(mask)
+            cut = (xs - xs0.mean()) * np.cos(t) + (ys - ys0.mean()) * np.sin(t) > rng.uniform(-0.3, 0.3) * side
+            out[inner & cut] = _colour(rng)
+        outline = _colour(rng, dark=True)
+        width = max(2, int(side * rng.uniform(0.015, 0.05)))
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        ink_mask = cv2.drawContours(np.zeros_like(mask), contours, -1, 1, thickness=width, lineType=cv2.LINE_8)
+        ink_mask |= (lines(max(1, width * 2 // 3)) > 0).astype(np.uint8)
+        out[ink_mask > 0] = outline
+    else:  # thin lines
+        ink = _colour(rng, dark=rng.random() < 0.85)
+        width = int(rng.integers(1, 5))
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        ink_mask = cv2.drawContours(np.zeros_like(mask), contours, -1, 1, thickness=width, lineType=cv2.LINE_8)
+        ink_mask |= (lines(width) > 0).astype(np.uint8)
+        out[ink_mask > 0] = ink
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def picture_of(image28: np.ndarray, label: int, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
+    """A Fashion-MNIST photo -> a picture of that garment in one of PICTURE_STYLES (RGB uint8)."""
+    big = cv2.resize(np.asarray(image28, np.float32) / 255.0, (28 * SCALE, 28 * SCALE), interpolation=cv2.INTER_LINEAR)
+    big = _warp(np.pad(big, PAD), rng)
+    mask = _mask(big, rng)
+    if not mask.any():
+        mask = (big > 0.02).astype(np.uint8)
+    details, edges = rng.random() < 0.8, rng.random() < 0.4
+    seed = int(rng.integers(2**31))
+
+    def lines(width: int) -> np.ndarray:
+        r = np.random.default_rng(seed)
+        ink = garment_details(mask, int(label), width, r) if details else np.zeros_like(mask)
+        if edges:
+            ink = np.maximum(ink, cv2.dilate(_inner_edges(big, mask, r), np.ones((max(1, width // 2),) * 2, np.uint8)))
+        return ink
+    return paint(mask, lines, rng, style)
+
+
+# --- things that are not garments ---------------------------------------------------------------
+def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, float, float, float]) -> None:
+    x0, y0, x1, y1 = box
+    c = (int((x0 + x1) / 2), int((y0 + y1) / 2))
+    rx, ry = max(3, int((x1 - x0) / 2)), max(3, int((y1 - y0) / 2))
+    kind = int(rng.integers(0, 7))
+    if kind == 0:
+        cv2.ellipse(mask, c, (rx, ry), float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    elif kind == 1:
+        cv2.rectangle(mask, (int(x0), int(y0)), (int(x1), int(y1)), 1, -1)
+    elif kind == 2:  # a triangle
+        pts = np.array([[x0, y1], [x1, y1], [rng.uniform(x0, x1), y0]], np.int32)
+        cv2.fillPoly(mask, [pts], 1)
+    elif kind in (3, 4):  # a polygon or a star
+        n = int(rng.integers(3, 9))
+        a = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(n * (2 if kind == 4 else 1)) / (n * (2 if kind == 4 else 1))
+        r = np.ones_like(a) if kind == 3 else np.where(np.arange(len(a)) % 2 == 0, 1.0, rng.uniform(0.35, 0.6))
+        pts = np.stack([c[0] + rx * r * np.cos(a), c[1] + ry * r * np.sin(a)], 1).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 1)
+    elif kind == 5:  # a blob
+        a = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        r = 1 + sum(rng.normal(0, 0.15) * np.cos(k * a + rng.uniform(0, 6)) for k in range(1, 5))
+        pts = np.stack([c[0] + rx * r * np.cos(a), c[1] + ry * r * np.sin(a)], 1).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 1)
+    else:  # a thick bar at an angle (a stick, a leg, a handle)
+        t = rng.uniform(0, np.pi)
+        d = np.array([np.cos(t) * rx, np.sin(t) * ry])
+        cv2.line(mask, tuple((np.array(c) - d).astype(int)), tuple((np.array(c) + d).astype(int)), 1,
+                 max(3, int(min(rx, ry) * rng.uniform(0.15, 0.5))))
+
+
+def _marks(shape: tuple[int, int], mask: np.ndarray, rng: np.random.Generator, width: int) -> np.ndarray:
+    """Inner marks of a thing: eyes, a mouth, windows, stripes, rays, whiskers (uint8 0/255)."""
+    ink = np.zeros(shape, np.uint8)
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return ink
+    bx0, bx1, by0, by1 = xs.min(), xs.max(), ys.min(), ys.max()
+    w, h = bx1 - bx0, by1 - by0
+    for _ in range(int(rng.integers(1, 4))):
+        kind = int(rng.integers(0, 6))
+        p = lambda fx, fy: (int(bx0 + fx * w), int(by0 + fy * h))  # noqa: E731
+        if kind == 0:  # a pair of dots (eyes)
+            y = rng.uniform(0.25, 0.5)
+            dx = rng.uniform(0.12, 0.25)
+            for fx in (0.5 - dx, 0.5 + dx):
+                cv2.circle(ink, p(fx, y), max(3, int(w * rng.uniform(0.03, 0.07))), 255, -1)
+        elif kind == 1:  # an arc (a mouth, a smile)
+            cv2.ellipse(ink, p(0.5, rng.uniform(0.5, 0.7)), (int(w * rng.uniform(0.1, 0.25)), int(h * rng.uniform(0.05, 0.15))),
+                        0, 0, 180, 255, width)
+        elif kind == 2:  # a grid of windows
+            n = int(rng.integers(2, 4))
+            for i in range(n):
+                for j in range(n):
+                    q0 = p(0.2 + 0.6 * i / n, 0.3 + 0.5 * j / n)
+                    q1 = p(0.2 + 0.6 * (i + 0.6) / n, 0.3 + 0.5 * (j + 0.6) / n)
+                    cv2.rectangle(ink, q0, q1, 255, max(2, width // 2))
+        elif kind == 3:  # stripes
+            for f in np.linspace(0.2, 0.8, int(rng.integers(2, 5))):
+                cv2.line(ink, p(0.1, f), p(0.9, f + rng.uniform(-0.1, 0.1)), 255, width)
+        elif kind == 4:  # rays or whiskers out from the centre
+            c = np.array(p(0.5, rng.uniform(0.4, 0.6)), float)
+            for a in rng.uniform(0, 2 * np.pi, int(rng.integers(3, 9))):
+                r0, r1 = rng.uniform(0.1, 0.3) * w, rng.uniform(0.35, 0.7) * w
+                d = np.array([np.cos(a), np.sin(a)])
+                cv2.line(ink, tuple((c + r0 * d).astype(int)), tuple((c + r1 * d).astype(int)), 255, max(2, width // 2))
+        else:  # a random inner stroke
+            pts = np.stack([bx0 + rng.uniform(0.15, 0.85, 4) * w, by0 + rng.uniform(0.15, 0.85, 4) * h], 1)
+            cv2.polylines(ink, [pts.astype(np.int32)], False, 255, width)
+    return ink
+
+
+def random_thing(rng: np.random.Generator, side: int = 304):
+    """A made-up object that is not a garment: a mask (0/1) of one to five primitives, and its marks as
+    `marks(width)` -> ink 0/255 (none a third of the time)."""
+    mask = np.zeros((side, side), np.uint8)
+    mirror = rng.random() < 0.5
+    for i in range(int(rng.integers(1, 6))):
+        big = i == 0
+        wdt = side * (rng.uniform(0.35, 0.8) if big else rng.uniform(0.1, 0.45))
+        hgt = wdt * np.exp(rng.uniform(-0.8, 0.8))
+        hgt = min(hgt, side * 0.85)
+        x0 = rng.uniform(0.05 * side, max(0.05 * side + 1, 0.95 * side - wdt))
+        y0 = rng.uniform(0.05 * side, max(0.05 * side + 1, 0.95 * side - hgt))
+        _primitive(mask, rng, (x0, y0, x0 + wdt, y0 + hgt))
+    if mirror:
+        mask |= mask[:, ::-1]
+    seed, any_marks = int(rng.integers(2**31)), rng.random() < 0.7
+
+    def marks(width: int) -> np.ndarray:
+        return _marks(mask.shape, mask, np.random.default_rng(seed), width) if any_marks else np.zeros_like(mask)
+    return mask, marks
+
+
+def texture(rng: np.random.Generator, side: int = 112) -> np.ndarray:
+    """A photo-like picture of no garment: smooth random noise with a 1/f-like spectrum, sometimes
+    thresholded into patches or crossed by stripes (grey uint8)."""
+    f = np.fft.fftfreq(side)[:, None] ** 2 + np.fft.fftfreq(side)[None, :] ** 2
+    spectrum = (rng.normal(size=(side, side)) + 1j * rng.normal(size=(side, side))) / np.maximum(f, 1e-4) ** rng.uniform(0.6, 1.2)
+    img = np.real(np.fft.ifft2(spectrum))
+    img = (img - img.min()) / max(float(np.ptp(img)), 1e-6)
+    if rng.random() < 0.3:
+        img = (img > rng.uniform(0.3, 0.7)).astype(np.float32) * 0.8 + 0.1
+    if rng.random() < 0.3:
+        ys, xs = np.mgrid[0:side, 0:side]
+        t = rng.uniform(0, np.pi)
+        img = 0.6 * img + 0.4 * (np.sin((xs * np.cos(t) + ys * np.sin(t)) * rng.uniform(0.1, 0.6)) > 0)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def _as_input(picture: np.ndarray) -> np.ndarray:
+    """A picture -> the (28, 28) uint8 the models see, through the app's prepare() (drawing or photo
+    decided from the content, as for an upload)."""
+    from ..preprocess import ImageError, prepare
+
+    try:
+        return prepare(picture).preview
+    except ImageError:
+        return np.zeros((28, 28), np.uint8)
+
+
+def outlier(rng: np.random.Generator) -> np.ndarray:
+    """One non-garment as the models see it: a painted thing, a mouse doodle or a texture (OUTLIER_MIX)."""
+    kind = OUTLIER_MIX[int(rng.choice(len(OUTLIER_MIX), p=[p for _, p in OUTLIER_MIX]))][0]
+    if kind == "thing":
+        mask, marks = random_thing(rng)
+        if rng.random() < 0.25:  # drawn as ink strokes too, as a mouse would
+            ink = cv2.drawContours(np.zeros_like(mask), cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0],
+                                   -1, 255, int(rng.integers(4, 30)))
+            return _as_input(255 - np.maximum(ink, marks(int(rng.integers(4, 20)))))
+        return _as_input(paint(mask, marks, rng))
+    if kind == "doodle":
+        return _as_input(doodle(rng))
+    return _as_input(texture(rng))
+
+
+def _render_pictures(args) -> np.ndarray:
+    images, labels, seed = args
+    rng = np.random.default_rng(seed)
+    return np.stack([_as_input(picture_of(im, int(y), rng)) for im, y in zip(images, labels)])
+
+
+def _render_outliers(args) -> np.ndarray:
+    n, seed = args
+    rng = np.random.default_rng(seed)
+    return np.stack([outlier(rng) for _ in range(n)])
+
+
+def picture_bank(images, labels, seed: int = 0, cache_dir: str | Path | None = None) -> torch.Tensor:
+    """One picture per image in PICTURE_STYLES, (N, 28, 28) uint8 as the models see them, cached on disk."""
+    import hashlib
+
+    from ..data import DEFAULT_CACHE
+
+    arr, lab = _numpy(images), _numpy(labels)
+    digest = hashlib.sha256(arr.tobytes())
+    digest.update(np.asarray(lab, np.int64).tobytes())
+    path = Path(cache_dir or DEFAULT_CACHE) / f"pictures-v{PICTURES_VERSION}-{digest.hexdigest()[:16]}-{seed}.npy"
+    chunk = 2000
+    jobs = [(arr[i:i + chunk], lab[i:i + chunk], seed * 100_003 + 11 + i) for i in range(0, len(arr), chunk)]
+    return _cached(path, arr.shape, lambda: _map_chunks(_render_pictures, jobs))
+
+
+def outlier_bank(n: int, seed: int = 0, cache_dir: str | Path | None = None) -> torch.Tensor:
+    """n non-garments (OUTLIER_MIX) as the models see them, (n, 28, 28) uint8, cached on disk."""
+    from ..data import DEFAULT_CACHE
+
+    path = Path(cache_dir or DEFAULT_CACHE) / f"outliers-v{PICTURES_VERSION}-{n}-{seed}.npy"
+    jobs = [(min(1000, n - i), seed * 100_003 + 13 + i) for i in range(0, n, 1000)]
+    return _cached(path, (n, 28, 28), lambda: _map_chunks(_render_outliers, jobs))
