@@ -93,8 +93,9 @@ def run(zoo: ModelZoo, drawings: list[dict], fill: bool = False) -> dict:
            "accuracy": {}, "per_class": {}, "per_kind": {}, "confusions": {}, "flagged_garments": {},
            "flagged_not_garments": {}}
     for path, x in prepared_inputs(drawings, fill).items():
-        probs = zoo.probabilities(x)
-        flags = ~looks_like_garments(probs)  # where the app says "does not look like a garment"
+        logits, heads = zoo.outputs(x)
+        probs = zoo.calibrated(logits)
+        flags = ~looks_like_garments(probs, heads=heads)  # where the app says "does not look like a garment"
         out["flagged_garments"][path] = float(flags[garments].mean())
         out["flagged_not_garments"][path] = float(flags[others].mean()) if others else None
         for i in others:

@@ -15,7 +15,8 @@ Fashion-MNIST test photos, for the flag's false alarms.
 
 Reported: flagged non-garments (by source and style), how many were named Bag, flagged garments (new
 styles, mouse drawings, photos), accuracy per style, and the AUROC of each "is a garment" score
-(`fmnist.inference.GARMENT_SCORES`: the calibrated mean probability, the energy score, the max logit)
+(`fmnist.inference.GARMENT_SCORES`: the calibrated mean probability, the energy score, the max logit,
+the garment-or-not heads)
 at telling garment pictures from non-garments. The app's rule is the shipped score at its threshold.
 No public icon, emoji or clip-art set and no emoji font is used: those are kept for an independent test.
 """
@@ -72,10 +73,10 @@ def evaluate(zoo: ModelZoo, with_photos: bool = True) -> dict:
     sets = {"non-garments": x_ng, "garments (new styles)": x_gm, "garments (mouse)": x_mouse}
     if with_photos:
         sets["Fashion-MNIST test photos"] = to_float(load_fashion_mnist().test_images)
-    logits = {k: zoo.logits(v) for k, v in sets.items()}
-    probs = {k: {n: torch.from_numpy(l).div(zoo.temperature[n]).softmax(1).numpy() for n, l in v.items()}
-             for k, v in logits.items()}
-    garment = {k: looks_like_garments(p, logits=logits[k], temperatures=zoo.temperature) for k, p in probs.items()}
+    outs = {k: zoo.outputs(v) for k, v in sets.items()}
+    logits, heads = {k: o[0] for k, o in outs.items()}, {k: o[1] for k, o in outs.items()}
+    probs = {k: zoo.calibrated(v) for k, v in logits.items()}
+    garment = {k: looks_like_garments(p, heads=heads[k]) for k, p in probs.items()}
     mean = {k: np.stack(list(p.values())).mean(0) for k, p in probs.items()}
     r: dict = {"flagged": {k: float((~g).mean()) for k, g in garment.items()}, "n": {k: len(g) for k, g in garment.items()}}
     answer_ng = mean["non-garments"].argmax(1)
@@ -107,7 +108,9 @@ def evaluate(zoo: ModelZoo, with_photos: bool = True) -> dict:
     r["accuracy by class (new styles)"] = {k: float(np.mean(v)) for k, v in per_class.items()}
     r["AUROC"] = {}
     for name in GARMENT_SCORES:
-        s = {k: garment_score(probs[k], logits[k], zoo.temperature, name) for k in sets}
+        if name == "head" and not zoo.heads:
+            continue
+        s = {k: garment_score(probs[k], logits[k], zoo.temperature, name, heads[k]) for k in sets}
         r["AUROC"][name] = {
             "new styles vs non-garments": auroc(s["garments (new styles)"], s["non-garments"]),
             "mouse drawings vs non-garments": auroc(s["garments (mouse)"], s["non-garments"])}
@@ -120,12 +123,13 @@ def evaluate(zoo: ModelZoo, with_photos: bool = True) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folder", default=str(DRAWING_CHECKPOINTS), help="folder of <arch>/ checkpoints")
+    p.add_argument("--archs", nargs="+", default=None, help="only these models (default: all three)")
     p.add_argument("--no-photos", action="store_true", help="skip the 10,000 test photos")
     p.add_argument("--per-item", action="store_true")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    zoo = ModelZoo(checkpoint_dir=a.folder)
+    zoo = ModelZoo(a.archs, checkpoint_dir=a.folder)
     if zoo.unavailable:
         print("unavailable:", zoo.unavailable)
     r = evaluate(zoo, not a.no_photos)

@@ -59,17 +59,20 @@ def overlay(image28: np.ndarray, heat: np.ndarray, size: int = 168, alpha: float
     return (base * (1 - alpha) + colour * alpha).round().astype(np.uint8)
 
 
-def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None, temperature: float = 1.0):
+def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None, temperature: float = 1.0,
+            with_features: bool = False):
     """One forward and one backward for x (1, 1, 28, 28): probabilities (10,) of logits / temperature
     (fmnist.calibrate), the model's own first-stage
     map (28, 28) scaled to [0, 1] or None, and Grad-CAM (7, 7) in [0, 1] for target (default: top class).
 
     Grad-CAM (Selvaraju et al. 2017) weighs the last stage's activation before pooling by its mean
     gradient. No hooks: activation and maps are recorded by the forward pass itself, per thread, so
-    concurrent calls on one shared model are independent."""
+    concurrent calls on one shared model are independent. with_features: also the pooled features the
+    classifier read (C,), for the garment-or-not head, as a fourth value."""
     model.eval()
     with torch.enable_grad(), recording() as rec:
-        logits = model(x)
+        features = model.embed(x)
+        logits = model.head(features)
         act = rec.activations[-1]  # (1, C, 7, 7)
         cls = int(logits.argmax(1)) if target is None else target
         (grad,) = torch.autograd.grad(logits[0, cls], act)
@@ -78,7 +81,8 @@ def explain(model: FashionCNN, x: torch.Tensor, target: int | None = None, tempe
     cam = F.relu((weights * act).sum(1))[0].detach()  # (7, 7)
     top = float(cam.max())
     cam = (cam / top).numpy() if top > 0 else cam.numpy()
-    return (logits.detach() / temperature).softmax(1)[0].numpy(), _unit(maps[0][0].numpy()) if maps else None, cam
+    out = ((logits.detach() / temperature).softmax(1)[0].numpy(), _unit(maps[0][0].numpy()) if maps else None, cam)
+    return out + (features.detach()[0].numpy(),) if with_features else out
 
 
 def grad_cam(model: FashionCNN, x: torch.Tensor, target: int | None = None) -> np.ndarray:

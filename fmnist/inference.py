@@ -12,6 +12,7 @@ from .checkpoints import DRAWING_DIR, CheckpointError, load_checkpoint, shipped_
 from .data import CLASSES
 from .explain import explain as explain_one
 from .explain import overlay
+from .garment_head import GarmentHead
 from .models import FashionCNN, list_models
 from .preprocess import Prepared, prepare
 
@@ -21,6 +22,12 @@ LOW_CONFIDENCE = 0.5
 # data (the highest threshold that flags at most 5% of the validation split's drawings: 4.6% of them,
 # 1.2% of its photos, 94.1% of unseen doodles); bench/drawings.py measures both error rates.
 GARMENT_CONFIDENCE = 0.49
+# The shipped "is a garment" score and its threshold (bench/open_set.py compares the scores; the threshold
+# is chosen by tools/tune_garment_flag.py on held-out data of the training side). "head": the models'
+# garment-or-not heads (fmnist.garment_head), their log-odds averaged; models without a head fall back
+# to the probabilities' rule above.
+GARMENT_SCORE = "head"
+GARMENT_THRESHOLD = 0.261
 DRAWING_CHECKPOINTS = DRAWING_DIR  # the drawing-aware models the Sketch tab answers with
 HOW_TO_DRAW = ("Draw the whole outline of one garment, large: a T-shirt, trousers, a dress, a shoe seen "
                "from the side, a bag with its handle.")
@@ -34,6 +41,7 @@ class ModelPrediction:
     confidence: float
     own_map: np.ndarray | None = None      # (168, 168, 3) overlay of attention / gates, None for simple
     grad_cam: np.ndarray | None = None     # (168, 168, 3) overlay
+    garment_logit: float | None = None     # its garment-or-not head's log-odds, where it has a head
 
 
 @dataclass
@@ -47,7 +55,8 @@ class Comparison:
         if not self.predictions:
             return False
         probs = {n: np.array([[p.probs[c] for c in CLASSES]]) for n, p in self.predictions.items()}
-        return bool(looks_like_garments(probs)[0])
+        heads = {n: np.array([p.garment_logit]) for n, p in self.predictions.items() if p.garment_logit is not None}
+        return bool(looks_like_garments(probs, heads=heads)[0])
 
     @property
     def mean_probs(self) -> dict[str, float]:
@@ -64,7 +73,12 @@ class Comparison:
         votes = ", ".join(f"{n}: {p.top} ({p.confidence:.0%})" for n, p in self.predictions.items())
         tops = {p.top for p in self.predictions.values()}
         if not self.looks_like_a_garment:
-            why = "the models disagree" if len(tops) > 1 else "none of the models is sure"
+            if len(tops) > 1:
+                why = "the models disagree"
+            elif max(self.mean_probs.values()) < GARMENT_CONFIDENCE:
+                why = "none of the models is sure"
+            else:  # sure of a class, but their garment-or-not check says it is unlike any garment they know
+                why = "it is unlike the garments they learned, though each would guess"
             hint = HOW_TO_DRAW if self.prepared.drawing else "Try a photo of one garment on a plain background."
             return f"**This does not look like a garment** to the models ({why}: {votes}). {hint}"
         if len(tops) > 1:
@@ -79,18 +93,24 @@ class Comparison:
         return msg
 
 
-GARMENT_SCORES = ("msp", "energy", "maxlogit")  # what bench/open_set.py compares
+GARMENT_SCORES = ("msp", "energy", "maxlogit", "head")  # what bench/open_set.py compares
 
 
 def garment_score(probs: dict[str, np.ndarray], logits: dict[str, np.ndarray] | None = None,
-                  temperatures: dict[str, float] | None = None, kind: str = "msp") -> np.ndarray:
+                  temperatures: dict[str, float] | None = None, kind: str = "msp",
+                  heads: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Per input, how much it looks like a garment (higher: more), from each model's (N, 10) calibrated
-    probabilities (and raw logits, for the scores that need them), combined over the models:
+    probabilities (raw logits and head log-odds for the scores that need them), combined over the models:
     msp: the mean calibrated probability's top class (Hendrycks & Gimpel 2017);
     energy: the mean of T * logsumexp(logits / T) with each model's temperature (Liu et al. 2020);
-    maxlogit: the mean of the top logit over T (Hendrycks et al. 2022)."""
+    maxlogit: the mean of the top logit over T (Hendrycks et al. 2022);
+    head: the mean log-odds of the models' garment-or-not heads (fmnist.garment_head)."""
     if kind == "msp":
         return np.stack(list(probs.values())).mean(0).max(1)
+    if kind == "head":
+        if not heads:
+            raise ValueError("the head score needs the models' garment-or-not heads")
+        return np.stack([np.asarray(h, np.float64) for h in heads.values()]).mean(0)
     if logits is None:
         raise ValueError(f"the {kind} score needs the models' logits")
     t = {n: float((temperatures or {}).get(n, 1.0)) for n in logits}
@@ -103,12 +123,16 @@ def garment_score(probs: dict[str, np.ndarray], logits: dict[str, np.ndarray] | 
 
 
 def looks_like_garments(probs: dict[str, np.ndarray], threshold: float | None = None,
-                        logits: dict[str, np.ndarray] | None = None, temperatures: dict[str, float] | None = None) -> np.ndarray:
-    """Per input, from each model's (N, 10) calibrated probabilities: averaged over the models, one class
-    reaches GARMENT_CONFIDENCE. Where none does (the models are unsure, or split between classes), the
-    app says the input does not look like a garment (bench/drawings.py counts the same;
-    tools/tune_garment_flag.py chose the threshold on held-out data; it tries others through `threshold`)."""
-    return garment_score(probs, logits, temperatures) >= (GARMENT_CONFIDENCE if threshold is None else threshold)
+                        heads: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Per input, whether the app names a garment rather than saying it does not look like one. With the
+    models' garment-or-not heads (`heads`, each model's (N,) log-odds; GARMENT_SCORE "head"): their mean
+    reaches GARMENT_THRESHOLD. Without: averaged over the models, one class's calibrated probability
+    reaches GARMENT_CONFIDENCE (where none does, the models are unsure or split between classes).
+    bench/open_set.py and bench/drawings.py count the same; tools/tune_garment_flag.py chose the
+    thresholds on held-out data (it tries others through `threshold`)."""
+    if heads and GARMENT_SCORE == "head":
+        return garment_score(probs, kind="head", heads=heads) >= (GARMENT_THRESHOLD if threshold is None else threshold)
+    return garment_score(probs) >= (GARMENT_CONFIDENCE if threshold is None else threshold)
 
 
 _ROOT = str(Path(__file__).resolve().parent.parent) + "/"
@@ -146,6 +170,7 @@ class ModelZoo:
         self.models: dict[str, FashionCNN] = {}
         self.meta: dict[str, dict] = {}
         self.temperature: dict[str, float] = {}  # from each checkpoint's calibration; 1 where it has none
+        self.heads: dict[str, GarmentHead] = {}  # garment-or-not heads, where the checkpoint has one
         self.unavailable: dict[str, str] = {}
         for name in names or list_models():
             src = Path(checkpoint_dir) / name if checkpoint_dir else name
@@ -168,21 +193,40 @@ class ModelZoo:
         self.meta[name] = meta or {}
         t = float((self.meta[name].get("calibration") or {}).get("temperature") or 1.0)
         self.temperature[name] = t if np.isfinite(t) and t > 0 else 1.0
+        head = GarmentHead.from_meta(self.meta[name].get("garment_head"), model.head[-1].in_features)
+        if head is not None:
+            self.heads[name] = head
+        else:
+            self.heads.pop(name, None)
 
     def _ready(self, model: FashionCNN) -> FashionCNN:
         model.eval()
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     @torch.inference_mode()
-    def logits(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None, batch: int = 2000) -> dict[str, np.ndarray]:
-        """Raw logits (N, 10) per model for a prepared batch x (N, 1, 28, 28), in chunks of `batch`."""
-        return {n: torch.cat([m(x[i:i + batch]) for i in range(0, len(x), batch)]).numpy()
-                for n, m in (models or self.models).items()}
+    def outputs(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None,
+                batch: int = 2000) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Raw logits (N, 10) per model and, for the models with a garment-or-not head, its log-odds (N,),
+        from one pass over a prepared batch x (N, 1, 28, 28), in chunks of `batch`."""
+        logits, heads = {}, {}
+        for n, m in (models or self.models).items():
+            feats = torch.cat([m.embed(x[i:i + batch]) for i in range(0, len(x), batch)])
+            logits[n] = m.head(feats).numpy()
+            if n in self.heads:
+                heads[n] = self.heads[n].logit(feats.numpy())
+        return logits, heads
 
-    @torch.inference_mode()
+    def logits(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None) -> dict[str, np.ndarray]:
+        """Raw logits (N, 10) per model for a prepared batch x (N, 1, 28, 28)."""
+        return self.outputs(x, models)[0]
+
     def probabilities(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None) -> dict[str, np.ndarray]:
         """Calibrated softmax (N, 10) per model for a prepared batch x (N, 1, 28, 28)."""
-        return {n: (m(x) / self.temperature.get(n, 1.0)).softmax(1).numpy() for n, m in (models or self.models).items()}
+        return self.calibrated(self.logits(x, models))
+
+    def calibrated(self, logits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each model's logits divided by its temperature, softmaxed."""
+        return {n: torch.from_numpy(l).div(self.temperature.get(n, 1.0)).softmax(1).numpy() for n, l in logits.items()}
 
     def compare(self, image=None, angle: float = 0.0, hflip: bool = False, vflip: bool = False,
                 explain: bool = True, extra: dict[str, FashionCNN] | None = None,
@@ -196,14 +240,18 @@ class ModelZoo:
                                 drawing=prepared.drawing)
         models = {**self.models, **(extra or {})}
         result = Comparison(prepared=prepared)
-        probs = None if explain else self.probabilities(x, models)
+        if not explain:
+            logits, heads = self.outputs(x, models)
+            probs = self.calibrated(logits)
         for name, model in models.items():
-            if explain:  # probabilities, own map and Grad-CAM from one forward and one backward
-                p, own, cam = explain_one(model, x, temperature=self.temperature.get(name, 1.0))
+            if explain:  # probabilities, own map, Grad-CAM and features from one forward and one backward
+                p, own, cam, feats = explain_one(model, x, temperature=self.temperature.get(name, 1.0), with_features=True)
+                head = self.heads[name].logit(feats[None])[0] if name in self.heads else None
             else:
-                p = probs[name][0]
+                p, head = probs[name][0], (heads[name][0] if name in heads else None)
             pred = ModelPrediction(name=name, probs={c: float(v) for c, v in zip(CLASSES, p)},
-                                   top=CLASSES[int(p.argmax())], confidence=float(p.max()))
+                                   top=CLASSES[int(p.argmax())], confidence=float(p.max()),
+                                   garment_logit=None if head is None else float(head))
             if explain:
                 pred.own_map = overlay(shown, own) if own is not None else None
                 pred.grad_cam = overlay(shown, cam)

@@ -188,6 +188,10 @@ class FashionCNN(nn.Module):
         return {"num_classes": self.num_classes, "widths": list(self.widths), "dropout": self.dropout_p}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) in [0, 1]
+        return self.head(self.embed(x))  # (N, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features the classifier reads, (N, C): what the garment-or-not head reads too."""
         x = (x - self.mean) / self.std
         for stage in self.stages:
             *layers, pool = stage
@@ -195,7 +199,7 @@ class FashionCNN(nn.Module):
                 x = layer(x)
             _record_activation(x)  # the last stage's is what Grad-CAM weighs
             x = pool(x)
-        return self.head(x.mean((2, 3), keepdim=True))  # (N, num_classes)
+        return x.mean((2, 3))
 
     @torch.no_grad()
     def spatial_maps(self, x: torch.Tensor) -> list[torch.Tensor]:

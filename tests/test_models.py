@@ -161,3 +161,31 @@ def test_overlay_colours_match_the_colour_ramp():
     out = overlay(image, heat)
     assert out.shape == (168, 168, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("name", fmnist.list_models())
+def test_forward_is_the_head_on_the_pooled_features(name):
+    model = fmnist.create_model(name).eval()
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        feats = model.embed(x)
+        assert feats.shape == (3, model.widths[-1])
+        assert torch.allclose(model(x), model.head(feats), atol=1e-6)
+
+
+def test_garment_head_separates_what_it_was_fitted_on_and_rejects_bad_metadata():
+    import numpy as np
+
+    from fmnist.garment_head import GarmentHead, fit
+
+    rng = np.random.default_rng(0)
+    garments = rng.normal(0, 1, (400, 16)).astype(np.float32) + np.r_[2.0, np.zeros(15)]
+    others = rng.normal(0, 1, (300, 16)).astype(np.float32) - np.r_[2.0, np.zeros(15)]
+    head = fit(garments, others)
+    assert (head.logit(garments) > 0).mean() > 0.95 and (head.logit(others) < 0).mean() > 0.95
+    again = GarmentHead.from_meta(head.to_meta(), 16)
+    assert again is not None and np.allclose(again.logit(garments), head.logit(garments), atol=1e-5)
+    assert GarmentHead.from_meta(head.to_meta(), 32) is None                      # not this model's width
+    assert GarmentHead.from_meta({**head.to_meta(), "bias": float("nan")}, 16) is None
+    assert GarmentHead.from_meta({**head.to_meta(), "std": [0.0] * 16}, 16) is None
+    assert GarmentHead.from_meta({"mean": "x"}, 16) is None and GarmentHead.from_meta(None, 16) is None

@@ -397,3 +397,19 @@ def test_the_open_set_benchmark_is_deterministic_and_varied():
     assert len(ng) >= 290 and len(gm) >= 200
     for d in ng + gm:
         assert d["image"].shape == (openset.SIDE, openset.SIDE, 3) and d["image"].dtype == np.uint8
+
+
+def test_the_garment_or_not_heads_decide_where_the_models_have_them():
+    """With heads (their log-odds in each prediction), the heads' mean decides, and the verdict says why;
+    without, the probabilities' rule does."""
+    from fmnist.inference import GARMENT_THRESHOLD
+
+    sure_bag = _comparison({"simple": ("Bag", 0.9), "sa": ("Bag", 0.85), "gated": ("Bag", 0.95)})
+    assert sure_bag.looks_like_a_garment
+    for p in sure_bag.predictions.values():
+        p.garment_logit = GARMENT_THRESHOLD - 2.0
+    assert not sure_bag.looks_like_a_garment
+    assert "does not look like a garment" in sure_bag.verdict and "unlike the garments they learned" in sure_bag.verdict
+    for p in sure_bag.predictions.values():
+        p.garment_logit = GARMENT_THRESHOLD + 2.0
+    assert sure_bag.looks_like_a_garment and "**Bag**" in sure_bag.verdict

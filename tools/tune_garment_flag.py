@@ -4,8 +4,9 @@ score fmnist.inference.GARMENT_SCORE) on held-out data of the training side, not
     .venv/bin/python tools/tune_garment_flag.py                 # the drawing-aware models
     .venv/bin/python tools/tune_garment_flag.py --folder runs/open --score energy
 
-Garments: the validation split's photos, a drawing of each and a picture of each in another style
-(fmnist.sketches: the models never trained on the validation split). Not garments: the training side's
+Garments: the second half of the validation split's photos, a drawing of each and a picture of each in
+another style (fmnist.sketches: the models never trained on the validation split; the first half fitted
+the garment-or-not heads). Not garments: the training side's
 non-garments (made-up objects in every picture style, mouse doodles, textures: fmnist.sketches.pictures)
 with a seed no training used. The rule is the app's (`looks_like_garments`): the score, combined over the
 models, reaches the threshold. Prints, per threshold, how many of each are flagged, and picks the highest
@@ -43,15 +44,15 @@ def main() -> int:
     meta = next(iter(zoo.meta.values()))
     seed = int((meta.get("study_model") or {}).get("seed", meta["config"]["seed"]))  # the study model's split
     split = make_split(load_fashion_mnist(), int(meta["config"]["val_size"]), seed)
-    sets = {"validation photos": split.val_images,
-            "validation drawings": drawing_bank(split.val_images, seed, labels=split.val_labels),
-            "validation pictures": picture_bank(split.val_images, split.val_labels, seed),
+    half = len(split.val_images) // 2  # the first half fitted the garment-or-not heads (tools/fit_garment_head.py)
+    sets = {"validation photos": split.val_images[half:],
+            "validation drawings": drawing_bank(split.val_images, seed, labels=split.val_labels)[half:],
+            "validation pictures": picture_bank(split.val_images, split.val_labels, seed)[half:],
             "held-out non-garments": outlier_bank(a.outliers, HELD_OUT_SEED)}
     scores = {}
     for k, v in sets.items():
-        logits = zoo.logits(to_float(v))
-        probs = {n: torch.from_numpy(l).div(zoo.temperature[n]).softmax(1).numpy() for n, l in logits.items()}
-        scores[k] = garment_score(probs, logits, zoo.temperature, a.score)
+        logits, heads = zoo.outputs(to_float(v))
+        scores[k] = garment_score(zoo.calibrated(logits), logits, zoo.temperature, a.score, heads)
     lo, hi = np.percentile(np.concatenate(list(scores.values())), [1, 99])
     thresholds = np.unique(np.round(np.linspace(lo, hi, 200), 3))
     print(f"score: {a.score}")
