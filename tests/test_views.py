@@ -144,7 +144,8 @@ def test_shipped_drawing_models_carry_their_recipe_and_calibration():
     drawing_zoo = ModelZoo.for_drawings()
     assert drawing_zoo.unavailable == {} and list(drawing_zoo.models) == fmnist.list_models()
     for name, meta in drawing_zoo.meta.items():
-        assert meta["config"]["drawings"] > 0 and meta["config"]["augment"] == ["hflip"]
+        assert meta["config"]["drawings"] > 0 and "hflip" in meta["config"]["augment"]
+        assert not {"vflip", "rotate90"} & set(meta["config"]["augment"])  # upright: no vertical flips or turns
         assert "upright" in meta["recipe"]
         cal = meta["calibration"]
         assert cal["with_drawings"] and cal["nll_after"] < cal["nll_before"]
