@@ -5,9 +5,9 @@ in many styles, and does it still name garments drawn in styles other than its t
     .venv/bin/python bench/open_set.py --folder runs/open     # a folder of <arch>/ checkpoints
     .venv/bin/python bench/open_set.py --per-item             # every picture's answer
 
-The pictures (fmnist/sketches/openset.py, deterministic, never used in training) are 300 non-garments (35
+The pictures (fmnist/sketches/openset.py, deterministic, never used in training) are 298 non-garments (35
 everyday objects in six styles: mouse strokes, line icon, pictogram, flat cartoon, thin line, drop
-shadow; 60 letters, digits, symbols and dingbats of the Liberation and DejaVu fonts; 30 photo-like
+shadow; 58 letters, digits, symbols and dingbats of the Liberation and DejaVu fonts; 30 photo-like
 textures) and 210 garments (the drawing benchmark's closed-outline designs as line icons, pictograms,
 cartoons, thin lines and with drop shadows), read as uploads (prepare() decides drawing or photo). Beside
 them: the 200 mouse-drawn benchmark garments (tests/data/drawings, the sketchpad's path) and the 10,000
