@@ -12,12 +12,12 @@ from .checkpoints import DRAWING_DIR, CheckpointError, load_checkpoint, shipped_
 from .data import CLASSES
 from .explain import explain as explain_one
 from .explain import overlay
-from .garment_head import GarmentHead
+from .garment_head import GarmentHead, features
 from .models import FashionCNN, list_models
 from .preprocess import Prepared, prepare
 
 LOW_CONFIDENCE = 0.5
-# "Does not look like a garment". The shipped rule ("head"): each drawing-aware model carries a small
+# "Does not look like a garment". The shipped rule: each drawing-aware model carries a small
 # garment-or-not head (fmnist.garment_head: logistic regression on its pooled features); where their mean
 # log-odds falls under GARMENT_THRESHOLD, the app says so. bench/open_set.py compared it with the
 # calibrated top-class probability (MSP), the energy score and the max logit: it flags the most
@@ -28,7 +28,6 @@ LOW_CONFIDENCE = 0.5
 # taught copy) is judged by the probabilities' rule: the mean calibrated probability of one class under
 # GARMENT_CONFIDENCE (chosen the same way with --score msp: 3.7% / 2.6% / 1.0%; 89.8%).
 GARMENT_CONFIDENCE = 0.48
-GARMENT_SCORE = "head"
 GARMENT_THRESHOLD = -1.261
 DRAWING_CHECKPOINTS = DRAWING_DIR  # the drawing-aware models the Sketch tab answers with
 HOW_TO_DRAW = ("Draw the whole outline of one garment, large: a T-shirt, trousers, a dress, a shoe seen "
@@ -127,12 +126,12 @@ def garment_score(probs: dict[str, np.ndarray], logits: dict[str, np.ndarray] | 
 def looks_like_garments(probs: dict[str, np.ndarray], threshold: float | None = None,
                         heads: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Per input, whether the app names a garment rather than saying it does not look like one. With the
-    models' garment-or-not heads (`heads`, each model's (N,) log-odds; GARMENT_SCORE "head"): their mean
+    models' garment-or-not heads (`heads`, each model's (N,) log-odds): their mean
     reaches GARMENT_THRESHOLD. Without: averaged over the models, one class's calibrated probability
     reaches GARMENT_CONFIDENCE (where none does, the models are unsure or split between classes).
     bench/open_set.py and bench/drawings.py count the same; tools/tune_garment_flag.py chose the
     thresholds on held-out data (it tries others through `threshold`)."""
-    if heads and GARMENT_SCORE == "head":
+    if heads:
         return garment_score(probs, kind="head", heads=heads) >= (GARMENT_THRESHOLD if threshold is None else threshold)
     return garment_score(probs) >= (GARMENT_CONFIDENCE if threshold is None else threshold)
 
@@ -212,10 +211,10 @@ class ModelZoo:
         from one pass over a prepared batch x (N, 1, 28, 28), in chunks of `batch`."""
         logits, heads = {}, {}
         for n, m in (models or self.models).items():
-            feats = torch.cat([m.embed(x[i:i + batch]) for i in range(0, len(x), batch)])
-            logits[n] = m.head(feats).numpy()
+            feats = features(m, x, batch)
+            logits[n] = m.head(torch.from_numpy(feats)).numpy()
             if self._has_head(n, m):
-                heads[n] = self.heads[n].logit(feats.numpy())
+                heads[n] = self.heads[n].logit(feats)
         return logits, heads
 
     def logits(self, x: torch.Tensor, models: dict[str, FashionCNN] | None = None) -> dict[str, np.ndarray]:
@@ -256,7 +255,6 @@ class ModelZoo:
                 head = self.heads[name].logit(feats[None])[0] if self._has_head(name, model) else None
             else:
                 p, head = probs[name][0], (heads[name][0] if name in heads else None)
-            head = head if self._has_head(name, model) else None
             pred = ModelPrediction(name=name, probs={c: float(v) for c, v in zip(CLASSES, p)},
                                    top=CLASSES[int(p.argmax())], confidence=float(p.max()),
                                    garment_logit=None if head is None else float(head))

@@ -1,5 +1,6 @@
-"""Choose the app's "does not look like a garment" threshold (fmnist.inference.GARMENT_THRESHOLD, for the
-score fmnist.inference.GARMENT_SCORE) on held-out data of the training side, not on any benchmark:
+"""Choose the app's "does not look like a garment" thresholds (fmnist.inference.GARMENT_THRESHOLD for the
+garment-or-not heads, GARMENT_CONFIDENCE for models without one) on held-out data of the training side,
+not on any benchmark:
 
     .venv/bin/python tools/tune_garment_flag.py                 # the drawing-aware models
     .venv/bin/python tools/tune_garment_flag.py --folder runs/open --score energy

@@ -66,6 +66,14 @@ def _numpy(a):
     return a.numpy() if isinstance(a, torch.Tensor) else (None if a is None else np.asarray(a))
 
 
+def content_key(images: np.ndarray, labels: np.ndarray | None) -> str:
+    """16 hex digits of the images' (and labels') bytes: part of a cached bank's file name."""
+    digest = hashlib.sha256(images.tobytes())
+    if labels is not None:
+        digest.update(np.asarray(labels, np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def render_drawings(images: np.ndarray | torch.Tensor, seed: int = 0, workers: int | None = None,
                     labels: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
     """One drawing per image, (N, 28, 28) uint8 as the models see them; deterministic for a seed. With
@@ -83,8 +91,5 @@ def drawing_bank(images: torch.Tensor, seed: int = 0, cache_dir: str | Path | No
     from ..data import DEFAULT_CACHE
 
     arr, lab = _numpy(images), _numpy(labels)
-    digest = hashlib.sha256(arr.tobytes())
-    if lab is not None:
-        digest.update(np.asarray(lab, np.int64).tobytes())
-    path = Path(cache_dir or DEFAULT_CACHE) / f"drawings-v{VERSION}-{digest.hexdigest()[:16]}-{seed}.npy"
+    path = Path(cache_dir or DEFAULT_CACHE) / f"drawings-v{VERSION}-{content_key(arr, lab)}-{seed}.npy"
     return _cached(path, arr.shape, lambda: render_drawings(arr, seed, labels=lab))

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from .bank import _cached, _map_chunks, _numpy
+from .bank import _cached, _map_chunks, _numpy, content_key
 from .details import garment_details
 from .doodles import doodle
 from .strokes import SCALE
@@ -271,14 +271,10 @@ def _render_outliers(args) -> np.ndarray:
 
 def picture_bank(images, labels, seed: int = 0, cache_dir: str | Path | None = None) -> torch.Tensor:
     """One picture per image in PICTURE_STYLES, (N, 28, 28) uint8 as the models see them, cached on disk."""
-    import hashlib
-
     from ..data import DEFAULT_CACHE
 
     arr, lab = _numpy(images), _numpy(labels)
-    digest = hashlib.sha256(arr.tobytes())
-    digest.update(np.asarray(lab, np.int64).tobytes())
-    path = Path(cache_dir or DEFAULT_CACHE) / f"pictures-v{PICTURES_VERSION}-{digest.hexdigest()[:16]}-{seed}.npy"
+    path = Path(cache_dir or DEFAULT_CACHE) / f"pictures-v{PICTURES_VERSION}-{content_key(arr, lab)}-{seed}.npy"
     chunk = 2000
     jobs = [(arr[i:i + chunk], lab[i:i + chunk], seed * 100_003 + 11 + i) for i in range(0, len(arr), chunk)]
     return _cached(path, arr.shape, lambda: _map_chunks(_render_pictures, jobs))
