@@ -314,6 +314,9 @@ def test_a_challenge_game_with_the_mouse(browser, app_url):
         pg.wait_for_function("() => /recognised|No model/.test(document.querySelector('#challenge-prompt').innerText)",
                              timeout=40_000)
         assert f"recognised your {asked}" in pg.inner_text("#challenge-prompt")
+        # the prompt and the guesses come in one answer, but each Markdown renders on its own: wait for both
+        pg.wait_for_function("(t) => document.querySelector('#challenge-guesses').innerText.includes(t)",
+                             arg=f"a {asked}!", timeout=10_000)
         guesses = pg.inner_text("#challenge-guesses")
         assert all(n in guesses for n in ("simple", "sa", "gated")) and f"a {asked}!" in guesses, guesses
         assert "starts at your first stroke" not in pg.inner_text("#challenge-clock")   # the clock ran
