@@ -379,6 +379,25 @@ def test_pictures_in_other_styles_are_deterministic_garments_and_things():
     assert outs.shape == (12, 28, 28) and np.array_equal(outs, again) and (outs.reshape(12, -1).max(1) > 100).all()
 
 
+def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
+    """The non-garments' shapes (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids,
+    rounded boxes, rings, round tops on stems, bars): each kind puts a fair share of ink inside the box it
+    is given and little outside it (a blob's wobble may cross the edge), and rings and crescents leave a hole."""
+    from fmnist.sketches import pictures as P
+
+    box = (60, 80, 220, 240)
+    for kind in range(P.PRIMITIVES):
+        mask = np.zeros((304, 304), np.uint8)
+        P._primitive(mask, np.random.default_rng(kind), box, kind)
+        inside = mask[80:241, 60:221].sum()
+        assert inside > 0.02 * 160 * 160, kind           # a bar is the thinnest
+        assert mask.sum() - inside <= 0.1 * mask.sum(), kind
+        assert mask.max() == 1, kind
+    ring = np.zeros((304, 304), np.uint8)
+    P._primitive(ring, np.random.default_rng(1), box, 10)
+    assert ring[160, 140] == 0 or ring.sum() < 0.7 * np.pi * 80 * 80   # the inner ellipse is cut out
+
+
 def test_the_open_set_benchmark_is_deterministic_and_varied():
     """fmnist.sketches.openset: the same pictures every time, non-garments from every source and style,
     garments of every class in every style other than the mouse's."""

@@ -22,6 +22,7 @@ from fmnist.checkpoints import load_checkpoint, save_checkpoint
 from fmnist.data import load_fashion_mnist, make_split, to_float
 from fmnist.models import list_models
 from fmnist.sketches import drawing_bank, outlier_bank, picture_bank
+from fmnist.sketches.pictures import OUTLIERS_VERSION
 
 FIT_SEED = 53
 KEEP_FROM_FILE = ("format", "arch", "init_args", "classes")
@@ -59,7 +60,7 @@ def main() -> int:
         meta = {k: v for k, v in ckpt.meta.items() if k not in KEEP_FROM_FILE}
         meta["garment_head"] = {**head.to_meta(), "fitted_on": (
             f"validation half 1 of seed {sets[2]}: {len(pos)} photos, drawings and pictures; "
-            f"{len(neg)} non-garments of fmnist.sketches.pictures seed {FIT_SEED}; L2 {a.l2:g}")}
+            f"{len(neg)} non-garments (v{OUTLIERS_VERSION}) of fmnist.sketches.pictures seed {FIT_SEED}; L2 {a.l2:g}")}
         save_checkpoint(ckpt.model, src, **meta)
         print(f"{arch}: head fitted, balanced accuracy on its own data {acc:.3f} -> {src}")
     return 0

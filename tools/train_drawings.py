@@ -28,7 +28,7 @@ from fmnist.calibrate import calibrate
 from fmnist.checkpoints import CHECKPOINT_DIR, load_checkpoint, save_result
 from fmnist.data import load_fashion_mnist, make_split
 from fmnist.sketches import VERSION, drawing_bank
-from fmnist.sketches.pictures import PICTURES_VERSION
+from fmnist.sketches.pictures import OUTLIERS_VERSION, PICTURES_VERSION
 from fmnist.training import TrainConfig, fit
 
 EPOCHS = {"simple": 11, "sa": 11, "gated": 24}  # the shipped runs' lengths
@@ -43,7 +43,7 @@ def more_recipe(base_recipe: str, length: str, a, seed: int, split_seed: int) ->
     """The recipe of a round on top of a drawing-aware model: the base's, then what this round changed."""
     more = (f"{base_recipe}; then {length} more with {a.drawings:.0%} drawings (fmnist.sketches v{VERSION}), "
             + (f"{a.pictures:.0%} pictures in other styles (fmnist.sketches.pictures v{PICTURES_VERSION}), " if a.pictures else "")
-            + f"{a.outliers:.0%} non-garments per batch (outlier exposure), augmentations {a.augment} (upright), "
+            + f"{a.outliers:.0%} non-garments per batch (outlier exposure, outliers v{OUTLIERS_VERSION}), augmentations {a.augment} (upright), "
             f"AdamW lr {a.lr:g} cosine")
     if seed != split_seed:
         more += f", batches, drawings and doodles of seed {seed} (validation split of seed {split_seed})"

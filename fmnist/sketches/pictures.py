@@ -5,8 +5,9 @@ benchmark's pictures are written apart, in `openset.py`, and never imported here
 
 A garment's picture starts from its Fashion-MNIST photo's shape (the same warped, thresholded mask as
 `styles.py`) and its class's details (`details.garment_details`); a thing's from `random_thing`: one to
-five random primitives (ellipses, boxes, triangles, polygons, stars, blobs), sometimes mirrored, with
-inner marks (dots, lines, arcs, grids, rays). Both go through the same painter, so style alone never
+five random primitives (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids, rounded
+boxes, rings and crescents, round tops on stems), sometimes mirrored, with inner marks (dots, lines, arcs,
+grids, rays, screens, buttons, crosses). Both go through the same painter, so style alone never
 tells a garment from a thing: only shape does. Outlier exposure (Hendrycks et al. 2019) then trains
 the things, the mouse doodles of `doodles.py` and photo-like textures towards no class.
 """
@@ -26,7 +27,8 @@ from .strokes import SCALE
 from .styles import PAD, _inner_edges, _mask, _warp
 
 PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
-PICTURES_VERSION = 1  # part of the cache keys: bump when the pictures change
+PICTURES_VERSION = 1  # part of the pictures' cache keys: bump when the pictures change
+OUTLIERS_VERSION = 2  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks, grainy gradients)
 OUTLIER_MIX = (("thing", 0.5), ("doodle", 0.3), ("texture", 0.2))
 
 
@@ -122,11 +124,16 @@ def picture_of(image28: np.ndarray, label: int, rng: np.random.Generator, style:
 
 
 # --- things that are not garments ---------------------------------------------------------------
-def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, float, float, float]) -> None:
+PRIMITIVES = 12  # kinds of _primitive
+
+
+def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, float, float, float],
+               kind: int | None = None) -> None:
+    """Fills one primitive shape (`kind`, random if None) into `mask` within `box` (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = box
     c = (int((x0 + x1) / 2), int((y0 + y1) / 2))
     rx, ry = max(3, int((x1 - x0) / 2)), max(3, int((y1 - y0) / 2))
-    kind = int(rng.integers(0, 7))
+    kind = int(rng.integers(0, PRIMITIVES)) if kind is None else kind
     if kind == 0:
         cv2.ellipse(mask, c, (rx, ry), float(rng.uniform(0, 180)), 0, 360, 1, -1)
     elif kind == 1:
@@ -145,6 +152,35 @@ def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, flo
         r = 1 + sum(rng.normal(0, 0.15) * np.cos(k * a + rng.uniform(0, 6)) for k in range(1, 5))
         pts = np.stack([c[0] + rx * r * np.cos(a), c[1] + ry * r * np.sin(a)], 1).astype(np.int32)
         cv2.fillPoly(mask, [pts], 1)
+    elif kind == 7:  # a dome: the top or bottom half of an ellipse (a cap, a shade, a bell, a hill)
+        top = rng.random() < 0.75
+        cv2.ellipse(mask, (c[0], int(y1 if top else y0)), (rx, 2 * ry), 0, 180 if top else 0, 360 if top else 180, 1, -1)
+    elif kind == 8:  # a trapezoid, wide at the top or at the bottom (a lamp shade, a bucket, a roof)
+        a, b = sorted(rng.uniform(0.0, 0.45, 2))
+        top_in, bottom_in = (b, a) if rng.random() < 0.5 else (a, b)
+        w = x1 - x0
+        pts = np.array([[x0 + top_in * w, y0], [x1 - top_in * w, y0], [x1 - bottom_in * w, y1], [x0 + bottom_in * w, y1]], np.int32)
+        cv2.fillPoly(mask, [pts], 1)
+    elif kind == 9:  # a rounded box (a phone, a screen, a suitcase, a bus)
+        r = max(2, int(min(rx, ry) * rng.uniform(0.15, 0.6)))
+        inner = np.zeros_like(mask)
+        cv2.rectangle(inner, (int(x0) + r, int(y0) + r), (int(x1) - r, int(y1) - r), 1, -1)
+        mask |= cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    elif kind == 10:  # a ring or a crescent (a wheel, a moon, a donut)
+        ring = np.zeros_like(mask)
+        cv2.ellipse(ring, c, (rx, ry), 0, 0, 360, 1, -1)
+        off = (0, 0) if rng.random() < 0.5 else (int(rng.uniform(-0.5, 0.5) * rx), int(rng.uniform(-0.5, 0.5) * ry))
+        f = rng.uniform(0.4, 0.8)
+        cv2.ellipse(ring, (c[0] + off[0], c[1] + off[1]), (max(1, int(rx * f)), max(1, int(ry * f))), 0, 0, 360, 0, -1)
+        mask |= ring
+    elif kind == 11:  # a round top on a stem (a tree, a mushroom, a lollipop, a lamp, a sign)
+        stem = max(2, int(rx * rng.uniform(0.1, 0.4)))
+        cv2.rectangle(mask, (c[0] - stem // 2, c[1]), (c[0] + stem // 2, int(y1)), 1, -1)
+        head = (rx, max(3, int(ry * rng.uniform(0.4, 0.7))))
+        if rng.random() < 0.5:
+            cv2.ellipse(mask, (c[0], int(y0) + head[1]), head, 0, 0, 360, 1, -1)
+        else:
+            cv2.ellipse(mask, (c[0], int(y0) + 2 * head[1]), (head[0], 2 * head[1]), 0, 180, 360, 1, -1)
     else:  # a thick bar at an angle (a stick, a leg, a handle)
         t = rng.uniform(0, np.pi)
         d = np.array([np.cos(t) * rx, np.sin(t) * ry])
@@ -161,7 +197,7 @@ def _marks(shape: tuple[int, int], mask: np.ndarray, rng: np.random.Generator, w
     bx0, bx1, by0, by1 = xs.min(), xs.max(), ys.min(), ys.max()
     w, h = bx1 - bx0, by1 - by0
     for _ in range(int(rng.integers(1, 4))):
-        kind = int(rng.integers(0, 6))
+        kind = int(rng.integers(0, 9))
         p = lambda fx, fy: (int(bx0 + fx * w), int(by0 + fy * h))  # noqa: E731
         if kind == 0:  # a pair of dots (eyes)
             y = rng.uniform(0.25, 0.5)
@@ -187,6 +223,22 @@ def _marks(shape: tuple[int, int], mask: np.ndarray, rng: np.random.Generator, w
                 r0, r1 = rng.uniform(0.1, 0.3) * w, rng.uniform(0.35, 0.7) * w
                 d = np.array([np.cos(a), np.sin(a)])
                 cv2.line(ink, tuple((c + r0 * d).astype(int)), tuple((c + r1 * d).astype(int)), 255, max(2, width // 2))
+        elif kind == 6:  # a screen, a label or a window: a box inside
+            q0 = p(rng.uniform(0.1, 0.35), rng.uniform(0.1, 0.4))
+            q1 = p(rng.uniform(0.65, 0.9), rng.uniform(0.55, 0.9))
+            cv2.rectangle(ink, q0, q1, 255, -1 if rng.random() < 0.4 else width)
+        elif kind == 7:  # buttons, keys or dials: a row or a grid of dots
+            nx, ny = int(rng.integers(2, 5)), int(rng.integers(1, 4))
+            r = max(2, int(min(w / nx, h / ny) * rng.uniform(0.08, 0.2)))
+            for i in range(nx):
+                for j in range(ny):
+                    cv2.circle(ink, p(0.2 + 0.6 * (i + 0.5) / nx, 0.45 + 0.4 * (j + 0.5) / ny), r, 255, -1)
+        elif kind == 8:  # a cross, a plus or an X
+            c = np.array(p(rng.uniform(0.35, 0.65), rng.uniform(0.35, 0.65)), float)
+            t, r = rng.uniform(0, np.pi / 2), rng.uniform(0.1, 0.3) * min(w, h)
+            for a in (t, t + np.pi / 2):
+                d = r * np.array([np.cos(a), np.sin(a)])
+                cv2.line(ink, tuple((c - d).astype(int)), tuple((c + d).astype(int)), 255, width)
         else:  # a random inner stroke
             pts = np.stack([bx0 + rng.uniform(0.15, 0.85, 4) * w, by0 + rng.uniform(0.15, 0.85, 4) * h], 1)
             cv2.polylines(ink, [pts.astype(np.int32)], False, 255, width)
@@ -222,7 +274,17 @@ def texture(rng: np.random.Generator, side: int = 112) -> np.ndarray:
     spectrum = (rng.normal(size=(side, side)) + 1j * rng.normal(size=(side, side))) / np.maximum(f, 1e-4) ** rng.uniform(0.6, 1.2)
     img = np.real(np.fft.ifft2(spectrum))
     img = (img - img.min()) / max(float(np.ptp(img)), 1e-6)
-    if rng.random() < 0.3:
+    if rng.random() < 0.25:  # a grainy gradient (a sky, a wall, a blurred photo of nothing in particular)
+        ys, xs = np.mgrid[0:side, 0:side] / side
+        if rng.random() < 0.5:
+            t = rng.uniform(0, 2 * np.pi)
+            ramp = xs * np.cos(t) + ys * np.sin(t)
+        else:
+            ramp = np.hypot(xs - rng.uniform(0, 1), ys - rng.uniform(0, 1))
+        ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+        lo, hi = sorted(rng.uniform(0, 1, 2))
+        img = lo + (hi - lo) * ramp + rng.uniform(0.02, 0.15) * (img - 0.5) + rng.normal(0, rng.uniform(0.01, 0.08), img.shape)
+    elif rng.random() < 0.3:
         img = (img > rng.uniform(0.3, 0.7)).astype(np.float32) * 0.8 + 0.1
     if rng.random() < 0.3:
         ys, xs = np.mgrid[0:side, 0:side]
@@ -284,6 +346,6 @@ def outlier_bank(n: int, seed: int = 0, cache_dir: str | Path | None = None) -> 
     """n non-garments (OUTLIER_MIX) as the models see them, (n, 28, 28) uint8, cached on disk."""
     from ..data import DEFAULT_CACHE
 
-    path = Path(cache_dir or DEFAULT_CACHE) / f"outliers-v{PICTURES_VERSION}-{n}-{seed}.npy"
+    path = Path(cache_dir or DEFAULT_CACHE) / f"outliers-v{OUTLIERS_VERSION}-{n}-{seed}.npy"
     jobs = [(min(1000, n - i), seed * 100_003 + 13 + i) for i in range(0, n, 1000)]
     return _cached(path, (n, 28, 28), lambda: _map_chunks(_render_outliers, jobs))
