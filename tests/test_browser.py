@@ -58,10 +58,12 @@ def _shot(pg, name):
 
 
 def _stroke(pg, points):
+    """One stroke with the mouse: a pointer event every ~15 px along each segment. (Each event redraws
+    the canvas in software; ten events per point made a 70-point spiral take a minute and a half.)"""
     pg.mouse.move(*points[0])
     pg.mouse.down()
-    for q in points[1:]:
-        pg.mouse.move(*q, steps=10)
+    for p, q in zip(points, points[1:]):
+        pg.mouse.move(*q, steps=max(1, round(((q[0] - p[0]) ** 2 + (q[1] - p[1]) ** 2) ** 0.5 / 15)))
     pg.mouse.up()
 
 
