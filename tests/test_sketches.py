@@ -398,6 +398,29 @@ def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
     assert ring[160, 140] == 0 or ring.sum() < 0.7 * np.pi * 80 * 80   # the inner ellipse is cut out
 
 
+def test_stacked_parts_make_one_upright_thing():
+    """A made-up thing built as a stack (a roof on a box, a shade on a stand): at most four pieces, the ink
+    on one vertical axis and taller than wide parts alone would be, inside the canvas; the same seed gives
+    the same thing."""
+    import cv2
+
+    from fmnist.sketches import pictures as P
+
+    pieces = []
+    for seed in range(30):
+        mask = np.zeros((304, 304), np.uint8)
+        P._stacked_parts(mask, np.random.default_rng(seed))
+        pieces.append(cv2.connectedComponents(mask)[0] - 1)
+        assert 1 <= pieces[-1] <= 4, seed
+        rows, cols = np.nonzero(mask)
+        assert rows.max() - rows.min() > 0.4 * 304, seed
+        assert abs(cols.mean() - 152) < 0.2 * 304, seed  # centred on one axis, as stacked
+        again = np.zeros_like(mask)
+        P._stacked_parts(again, np.random.default_rng(seed))
+        assert (again == mask).all()
+    assert np.mean(np.array(pieces) == 1) > 0.5  # most stacks are one piece
+
+
 def test_the_open_set_benchmark_is_deterministic_and_varied():
     """fmnist.sketches.openset: the same pictures every time, non-garments from every source and style,
     garments of every class in every style other than the mouse's."""

@@ -28,7 +28,9 @@ from .styles import PAD, _inner_edges, _mask, _warp
 
 PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
 PICTURES_VERSION = 1  # part of the pictures' cache keys: bump when the pictures change
-OUTLIERS_VERSION = 2  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks, grainy gradients)
+OUTLIERS_VERSION = 3  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
+#                       grainy gradients; v3: parts stacked on one another)
+STACKED = 0.35  # the share of made-up things built as a stack of parts (the rest: parts scattered)
 OUTLIER_MIX = (("thing", 0.5), ("doodle", 0.3), ("texture", 0.2))
 
 
@@ -250,6 +252,39 @@ def random_thing(rng: np.random.Generator, side: int = 304):
     `marks(width)` -> ink 0/255 (none a third of the time)."""
     mask = np.zeros((side, side), np.uint8)
     mirror = rng.random() < 0.5
+    if rng.random() < STACKED:
+        _stacked_parts(mask, rng)
+    else:
+        _scattered_parts(mask, rng)
+    if mirror:
+        mask |= mask[:, ::-1]
+    seed, any_marks = int(rng.integers(2**31)), rng.random() < 0.7
+
+    def marks(width: int) -> np.ndarray:
+        return _marks(mask.shape, mask, np.random.default_rng(seed), width) if any_marks else np.zeros_like(mask)
+    return mask, marks
+
+
+def _stacked_parts(mask: np.ndarray, rng: np.random.Generator) -> None:
+    """Two to four parts stacked on one another along a vertical axis, each part's box touching or overlapping
+    the one below (a roof on a box, a shade on a stand, a head on a body, a cab on a base, a cup on a saucer);
+    a part that does not fill its box (a star, a ring, a slanted bar) may stand apart."""
+    side = mask.shape[0]
+    n = int(rng.integers(2, 5))
+    heights = rng.dirichlet(np.full(n, 2.0)) * side * rng.uniform(0.6, 0.9)
+    base_w = side * rng.uniform(0.35, 0.85)
+    cx = side / 2 + rng.uniform(-0.1, 0.1) * side
+    y = (side + heights.sum()) / 2  # the bottom of the stack, the stack centred
+    for h in heights:
+        w = min(side * 0.9, base_w * rng.uniform(0.3, 1.3))
+        top = y - h * rng.uniform(1.0, 1.15)  # touching or overlapping a little
+        _primitive(mask, rng, (cx - w / 2, top, cx + w / 2, y))
+        y = top + h * 0.1
+
+
+def _scattered_parts(mask: np.ndarray, rng: np.random.Generator) -> None:
+    """One to five parts at random places and sizes, the first large."""
+    side = mask.shape[0]
     for i in range(int(rng.integers(1, 6))):
         big = i == 0
         wdt = side * (rng.uniform(0.35, 0.8) if big else rng.uniform(0.1, 0.45))
@@ -258,13 +293,6 @@ def random_thing(rng: np.random.Generator, side: int = 304):
         x0 = rng.uniform(0.05 * side, max(0.05 * side + 1, 0.95 * side - wdt))
         y0 = rng.uniform(0.05 * side, max(0.05 * side + 1, 0.95 * side - hgt))
         _primitive(mask, rng, (x0, y0, x0 + wdt, y0 + hgt))
-    if mirror:
-        mask |= mask[:, ::-1]
-    seed, any_marks = int(rng.integers(2**31)), rng.random() < 0.7
-
-    def marks(width: int) -> np.ndarray:
-        return _marks(mask.shape, mask, np.random.default_rng(seed), width) if any_marks else np.zeros_like(mask)
-    return mask, marks
 
 
 def texture(rng: np.random.Generator, side: int = 112) -> np.ndarray:
