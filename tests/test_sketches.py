@@ -400,8 +400,8 @@ def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
 
 def test_stacked_parts_make_one_upright_thing():
     """A made-up thing built as a stack (a roof on a box, a shade on a stand): at most four pieces, the ink
-    on one vertical axis and taller than wide parts alone would be, inside the canvas; the same seed gives
-    the same thing."""
+    centred on one vertical axis and spanning over 40% of the canvas's height; the same seed gives the
+    same thing."""
     import cv2
 
     from fmnist.sketches import pictures as P

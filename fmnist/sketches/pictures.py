@@ -7,9 +7,10 @@ A garment's picture starts from its Fashion-MNIST photo's shape (the same warped
 `styles.py`) and its class's details (`details.garment_details`); a thing's from `random_thing`: one to
 five random primitives (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids, rounded
 boxes, rings and crescents, round tops on stems), scattered or stacked on one axis (a roof on a box),
-sometimes mirrored, with inner marks (dots, lines, arcs, grids, rays, screens, buttons, crosses). Both go through the same painter, so style alone never
-tells a garment from a thing: only shape does. Outlier exposure (Hendrycks et al. 2019) then trains
-the things, the mouse doodles of `doodles.py` and photo-like textures towards no class.
+sometimes mirrored, with inner marks (dots, lines, arcs, grids, rays, screens, buttons, crosses). Both
+go through the same painter, so style alone never tells a garment from a thing: only shape does.
+Outlier exposure (Hendrycks et al. 2019) then trains the things, the mouse doodles of `doodles.py` and
+photo-like textures towards no class.
 """
 from __future__ import annotations
 
