@@ -122,6 +122,52 @@ def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
         assert body is None and cuffs == [] and _runs(mask[hem]) == 2  # two legs towards the hem
 
 
+def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
+    """person_shape for a bag: a body with a handle standing over it, the handle's hole open, most of the
+    time; for a sandal: a sole wider than the sandal is tall with straps over it, gaps showing. Both are
+    one piece or nearly, and the same seed gives the same shape."""
+    import cv2
+    from scipy import ndimage
+
+    from fmnist.sketches import person_shape
+
+    def holes(mask):
+        return cv2.connectedComponents((ndimage.binary_fill_holes(mask) & ~mask.astype(bool)).astype(np.uint8))[0] - 1
+
+    shape = (304, 304)
+    for label, least in ((8, 0.6), (5, 0.8)):
+        rng = np.random.default_rng(label)
+        open_, wide = 0, 0
+        for i in range(40):
+            mask, body, cuffs = person_shape(label, shape, rng)
+            assert body is None and cuffs == [] and mask.dtype == np.uint8 and mask.max() == 1
+            assert cv2.connectedComponents(mask)[0] - 1 <= 2, (label, i)
+            ys, xs = np.nonzero(mask)
+            assert max(np.ptp(ys), np.ptp(xs)) > 0.6 * 224, (label, i)   # about the dataset's frame
+            open_ += holes(mask) >= 1
+            wide += np.ptp(xs) > 1.2 * np.ptp(ys)
+        assert open_ >= least * 40, (label, open_)
+        if label == 5:
+            assert wide >= 36, wide                                        # seen from the side
+    a = person_shape(5, shape, np.random.default_rng(3))[0]
+    assert np.array_equal(a, person_shape(5, shape, np.random.default_rng(3))[0])
+
+
+def test_outlines_of_pictures_trace_holes_but_not_specks():
+    """pictures._outline: a ring's inner edge is drawn as well as its outer one; a speck-sized hole is not."""
+    import cv2
+
+    from fmnist.sketches import pictures as P
+
+    ring = np.zeros((200, 200), np.uint8)
+    cv2.circle(ring, (100, 100), 80, 1, -1)
+    cv2.circle(ring, (100, 100), 40, 0, -1)
+    cv2.circle(ring, (100, 40), 2, 0, -1)     # a speck
+    ink = P._outline(ring, 3)
+    assert ink[100, 60] == 1 and ink[100, 21] == 1   # the inner and the outer edge
+    assert ink[100, 100] == 0 and ink[40, 100] == 0 and ink[100, 80] == 0
+
+
 def test_scribble_shades_a_shape_in_one_stroke():
     from scipy import ndimage
 
@@ -366,14 +412,17 @@ def test_pictures_in_other_styles_are_deterministic_garments_and_things():
     from fmnist.sketches import pictures as P
 
     photo = np.zeros((28, 28), np.uint8)
-    photo[4:24, 8:20] = 200   # a plain dress-like shape
-    for style in P.PICTURE_STYLES:
-        a = P.picture_of(photo, 3, np.random.default_rng(5), style)
-        b = P.picture_of(photo, 3, np.random.default_rng(5), style)
-        assert a.shape[2] == 3 and a.dtype == np.uint8 and np.array_equal(a, b), style
-        assert (a[0] > 200).all() and (np.abs(a.astype(int) - a[0, 0]).max(-1) > 40).mean() > 0.002, style  # light border, ink
-        x = P._as_input(a)
-        assert x.shape == (28, 28) and x.max() > 200, style
+    photo[4:24, 8:20] = 200   # a plain dress-like shape (and, as a bag's or a sandal's photo, often replaced by
+    for label in (3, 8, 5):   # the shape people draw)
+        for style in (*P.PICTURE_STYLES, None):
+            for seed in (5, 6, 7):
+                a = P.picture_of(photo, label, np.random.default_rng(seed), style)
+                b = P.picture_of(photo, label, np.random.default_rng(seed), style)
+                assert a.shape[2] == 3 and a.dtype == np.uint8 and np.array_equal(a, b), (label, style)
+                # a light border, and ink
+                assert (a[0] > 200).all() and (np.abs(a.astype(int) - a[0, 0]).max(-1) > 40).mean() > 0.002, (label, style)
+                x = P._as_input(a)
+                assert x.shape == (28, 28) and x.max() > 200, (label, style)
     outs = np.stack([P.outlier(np.random.default_rng(i)) for i in range(12)])
     again = np.stack([P.outlier(np.random.default_rng(i)) for i in range(12)])
     assert outs.shape == (12, 28, 28) and np.array_equal(outs, again) and (outs.reshape(12, -1).max(1) > 100).all()

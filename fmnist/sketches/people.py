@@ -1,5 +1,5 @@
-"""The shapes people draw, rather than the shapes photographed: tops with their sleeves held out, and
-trousers in any proportions."""
+"""The shapes people draw, rather than the shapes photographed: tops with their sleeves held out,
+trousers in any proportions, bags with their handles and sandals with open straps."""
 from __future__ import annotations
 
 import cv2
@@ -70,10 +70,123 @@ def _trouser_shape(rng: np.random.Generator) -> list:
             (-outer, 1.0), (-hip, 0.15)]
 
 
+# A photographed bag fills the frame and its handle is often cut off or lies flat; a photographed sandal's
+# straps merge into one blob at 28x28 (and `styles._mask` fills holes). People draw a bag as a body with a
+# handle standing over it, and a sandal as a sole with separate straps over the foot, the gaps showing.
+# Both have holes, so they are drawn as masks in units of their width (`_Canvas`), not as one polygon.
+class _Canvas:
+    """A (W x H) design in units, drawn on a 0/1 mask of `shape` with the long side ~ the dataset's frame."""
+
+    def __init__(self, shape: tuple, w: float, h: float, rng: np.random.Generator):
+        self.mask = np.zeros(shape, np.uint8)
+        self.s = 28 * SCALE * rng.uniform(0.85, 1.0) / max(w, h)
+        self.o = np.array([shape[1], shape[0]]) / 2 - np.array([w, h]) / 2 * self.s
+
+    def p(self, x, y):
+        return tuple(int(round(v)) for v in self.o + np.array([x, y]) * self.s)
+
+    def n(self, v):
+        return max(1, int(round(v * self.s)))
+
+    def poly(self, pts):
+        cv2.fillPoly(self.mask, [np.array([self.p(x, y) for x, y in pts], np.int32)], 1, cv2.LINE_AA)
+
+    def arc(self, cx, cy, rx, ry, a0, a1, thick=None):
+        """An elliptical arc (degrees, y down: 180-360 is the upper half); filled when thick is None."""
+        cv2.ellipse(self.mask, self.p(cx, cy), (self.n(rx), self.n(ry)), 0, a0, a1, 1,
+                    -1 if thick is None else self.n(thick), cv2.LINE_AA)
+
+
+def _bag_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """A bag as people draw it: a box, trapezoid, rounded box or half-moon body with one arc handle, two
+    handles, a long strap or none (a clutch), the handles' holes open."""
+    u = rng.uniform
+    bh = 1 / u(1.0, 1.8)                                   # the body's height; its width is 1
+    handle = rng.choice(["arc", "two", "strap", "none"], p=[0.45, 0.2, 0.15, 0.2])
+    t = u(0.035, 0.08) if handle != "strap" else u(0.02, 0.045)
+    hh = {"arc": u(0.15, 0.45), "two": u(0.12, 0.35), "strap": u(0.35, 0.8), "none": 0.0}[str(handle)]
+    top = hh + t                                          # the body's top edge, below the handle
+    c = _Canvas(shape, 1.0 + t, top + bh, rng)
+    body = rng.choice(["box", "trapezoid", "rounded", "half-moon"], p=[0.35, 0.3, 0.2, 0.15])
+    x0, x1, y1 = t / 2, 1 + t / 2, top + bh
+    if body == "half-moon":
+        c.poly([(x0, top + bh * 0.5), (x1, top + bh * 0.5), (x1, y1), (x0, y1)])
+        c.arc(0.5 + t / 2, top + bh * 0.5, 0.5, bh * 0.5, 180, 360)
+    elif body == "trapezoid":
+        a, b = (u(0.04, 0.2), 0.0) if rng.random() < 0.8 else (0.0, u(0.04, 0.15))  # most narrow at the top
+        c.poly([(x0 + a, top), (x1 - a, top), (x1 - b, y1), (x0 + b, y1)])
+    else:
+        c.poly([(x0, top), (x1, top), (x1, y1), (x0, y1)])
+        if body == "rounded":
+            r = c.n(u(0.05, 0.2) * bh)
+            c.mask = cv2.morphologyEx(c.mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    cx = 0.5 + t / 2
+    if handle == "arc":
+        c.arc(cx, top + t, u(0.15, 0.35), hh, 180, 360, t)
+    elif handle == "two":
+        d, rx = u(0.12, 0.25), u(0.07, 0.13)
+        for x in (cx - d, cx + d):
+            c.arc(x, top + t, rx, hh, 180, 360, t)
+    elif handle == "strap":
+        c.arc(cx, top + t, u(0.38, 0.5), hh, 180, 360, t)
+    return c.mask
+
+
+def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """A sandal from the side, as people draw it: a flat, wedge or high-heeled sole and one to four open
+    straps over the foot (and sometimes one round the ankle), the gaps between them showing; toe right or left."""
+    u = rng.uniform
+    heel = rng.choice(["flat", "wedge", "high"], p=[0.45, 0.25, 0.3])
+    st = u(0.035, 0.08)                                    # the sole's thickness; the sandal is 1 long
+    hh = {"flat": 0.0, "wedge": u(0.12, 0.3), "high": u(0.2, 0.45)}[heel]
+    foot = u(0.22, 0.4)                                    # how high the straps rise over the sole
+    ankle = rng.random() < 0.45
+    height = hh + st + foot * (1.5 if ankle else 1.0) + 0.05
+    c = _Canvas(shape, 1.0, height, rng)
+    ground = height - 0.01
+
+    def sole_top(x):  # the top of the sole at x (heel at 0, toe at 1): it falls from the heel to the ball
+        ball = 0.55
+        return ground - st - (hh * max(0.0, 1 - x / ball) if heel != "flat" else 0.0)
+    xs = np.linspace(0.0, 1.0, 24)
+    top = [(x, sole_top(x)) for x in xs]
+    c.poly(top + [(1.0, sole_top(1.0) + st * 0.9), *[(x, sole_top(x) + st) for x in xs[::-1]]])
+    if heel == "wedge":
+        c.poly([(0.0, sole_top(0.0)), (0.5, sole_top(0.5) + st), (0.45, ground), (0.0, ground)])
+    elif heel == "high":
+        w = u(0.04, 0.1)
+        c.poly([(0.02, sole_top(0.02)), (0.02 + w * 1.5, sole_top(0.02 + w * 1.5)), (0.04 + w, ground), (0.04, ground)])
+    t = u(0.03, 0.06)
+    n = int(rng.integers(1, 4))
+    centres = np.sort(u(0.4, 0.85, n)) if n > 1 else [u(0.5, 0.75)]
+    for x in centres:  # straps over the instep and the toes, lower towards the toe
+        c.arc(x, sole_top(x), u(0.1, 0.22), foot * u(0.7, 1.0) * (1.3 - 0.6 * x), 180, 360, t)
+    if ankle:  # a strap up the back of the heel and one from there to the instep: a gap between them
+        y = sole_top(0.05) - foot * u(1.1, 1.5)
+        c.poly([(0.03, y), (0.03 + t, y), (0.03 + t, sole_top(0.03)), (0.03, sole_top(0.03))])
+        x = centres[0]
+        end = (x - 0.05, sole_top(x) - foot * 0.8)
+        c.poly([(0.03, y), (0.03, y + t * 1.2), (end[0], end[1] + t * 1.2), end])
+    return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
+
+
+def _tilt(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A hand's tilt and shear about the mask's centre."""
+    t = rng.uniform(-5, 5)
+    m = cv2.getRotationMatrix2D((mask.shape[1] / 2, mask.shape[0] / 2), t, 1.0)
+    m[0, 1] += rng.uniform(-0.08, 0.08)
+    return cv2.warpAffine(mask, m, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST)
+
+
+DRAWN_SHAPES = (0, 1, 2, 4, 5, 6, 8)  # the classes person_shape draws (the drawings use PERSON_SHAPE_P's)
+
+
 def person_shape(label: int, shape: tuple, rng: np.random.Generator):
     """A garment's shape as people draw it, on a canvas of `shape` (the drawing's, garment ~224 px tall):
-    (mask, body, cuffs): 0/1 masks of the whole shape and of a top's body (None for trousers), and a top's
-    cuff lines in canvas pixels (empty for trousers)."""
+    (mask, body, cuffs): 0/1 masks of the whole shape and of a top's body (None for other classes), and a
+    top's cuff lines in canvas pixels (empty for other classes). Classes: DRAWN_SHAPES."""
+    if label in (5, 8):
+        return _tilt((_sandal_shape if label == 5 else _bag_shape)(shape, rng), rng), None, []
     if label == 1:
         outline, body, cuffs = _trouser_shape(rng), None, []
     else:

@@ -4,7 +4,9 @@ outline, thin-line drawings, and any of them with a drop shadow. For training on
 benchmark's pictures are written apart, in `openset.py`, and never imported here: a test checks).
 
 A garment's picture starts from its Fashion-MNIST photo's shape (the same warped, thresholded mask as
-`styles.py`) and its class's details (`details.garment_details`); a thing's from `random_thing`: one to
+`styles.py`) or, for tops, trousers, bags and sandals, often from the shape people draw instead
+(`people.person_shape`: sleeves held out, a handle over a bag, a sandal's open straps), and its class's
+details (`details.garment_details`), a quarter of the drawn shapes traced as mouse strokes; a thing's from `random_thing`: one to
 five random primitives (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids, rounded
 boxes, rings and crescents, round tops on stems), scattered or stacked on one axis (a roof on a box),
 sometimes mirrored, with inner marks (dots, lines, arcs, grids, rays, screens, buttons, crosses). Both
@@ -24,13 +26,18 @@ import torch
 from .bank import _cached, _map_chunks, _numpy, content_key
 from .details import garment_details
 from .doodles import doodle
+from .people import person_shape
 from .strokes import SCALE
 from .styles import PAD, _inner_edges, _mask, _warp
 
 PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
-PICTURES_VERSION = 1  # part of the pictures' cache keys: bump when the pictures change
-OUTLIERS_VERSION = 3  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
-#                       grainy gradients; v3: parts stacked on one another)
+PICTURES_VERSION = 2  # part of the pictures' cache keys: bump when the pictures change (v2: shapes people draw,
+#                       holes traced)
+OUTLIERS_VERSION = 4  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
+#                       grainy gradients; v3: parts stacked on one another; v4: holes traced)
+PICTURE_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 5: 0.45, 6: 0.45, 8: 0.45}  # how often a class's picture is
+#   of the shape people draw (`person_shape`: sleeves held out, a bag's handle, a sandal's open straps), not its photo's
+AS_STROKES_P = 0.25  # how often a drawn shape (or a made-up thing) is traced as ink strokes, as a mouse would
 STACKED = 0.35  # the share of made-up things built as a stack of parts (the rest: parts scattered)
 OUTLIER_MIX = (("thing", 0.5), ("doodle", 0.3), ("texture", 0.2))
 
@@ -46,6 +53,15 @@ def _smooth(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rounded corners, as icon designers draw them."""
     k = int(rng.integers(3, 12)) * 2 + 1
     return (cv2.GaussianBlur(mask.astype(np.float32), (k, k), 0) > 0.5).astype(np.uint8)
+
+
+def _outline(mask: np.ndarray, width: int) -> np.ndarray:
+    """The shape's outer contour and the edges of its holes (a handle's, a strap's, a ring's; not specks),
+    drawn `width` px wide (0/1)."""
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    least = 0.003 * float(mask.sum())
+    keep = [c for i, c in enumerate(contours) if hierarchy[0][i][3] < 0 or cv2.contourArea(c) >= least]
+    return cv2.drawContours(np.zeros_like(mask), keep, -1, 1, thickness=width, lineType=cv2.LINE_8)
 
 
 def paint(mask: np.ndarray, lines, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
@@ -79,8 +95,7 @@ def paint(mask: np.ndarray, lines, rng: np.random.Generator, style: str | None =
         width = max(4, int(side * rng.uniform(0.05, 0.12)))
         if rng.random() < 0.3:  # a light fill inside the bold line
             out[inner] = np.array(_colour(rng)) * 0.4 + 153
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        ink_mask = cv2.drawContours(np.zeros_like(mask), contours, -1, 1, thickness=width, lineType=cv2.LINE_8)
+        ink_mask = _outline(mask, width)
         ink_mask |= (lines(width) > 0).astype(np.uint8)
         out[ink_mask > 0] = ink
     elif style == "cartoon":
@@ -93,15 +108,13 @@ def paint(mask: np.ndarray, lines, rng: np.random.Generator, style: str | None =
             out[inner & cut] = _colour(rng)
         outline = _colour(rng, dark=True)
         width = max(2, int(side * rng.uniform(0.015, 0.05)))
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        ink_mask = cv2.drawContours(np.zeros_like(mask), contours, -1, 1, thickness=width, lineType=cv2.LINE_8)
+        ink_mask = _outline(mask, width)
         ink_mask |= (lines(max(1, width * 2 // 3)) > 0).astype(np.uint8)
         out[ink_mask > 0] = outline
     else:  # thin lines
         ink = _colour(rng, dark=rng.random() < 0.85)
         width = int(rng.integers(1, 5))
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        ink_mask = cv2.drawContours(np.zeros_like(mask), contours, -1, 1, thickness=width, lineType=cv2.LINE_8)
+        ink_mask = _outline(mask, width)
         ink_mask |= (lines(width) > 0).astype(np.uint8)
         out[ink_mask > 0] = ink
     return np.clip(out, 0, 255).astype(np.uint8)
@@ -111,19 +124,32 @@ def picture_of(image28: np.ndarray, label: int, rng: np.random.Generator, style:
     """A Fashion-MNIST photo -> a picture of that garment in one of PICTURE_STYLES (RGB uint8)."""
     big = cv2.resize(np.asarray(image28, np.float32) / 255.0, (28 * SCALE, 28 * SCALE), interpolation=cv2.INTER_LINEAR)
     big = _warp(np.pad(big, PAD), rng)
-    mask = _mask(big, rng)
+    body, cuffs, drawn = None, None, rng.random() < PICTURE_SHAPE_P.get(int(label), 0.0)
+    if drawn:
+        mask, body, cuffs = person_shape(int(label), big.shape, rng)
+    else:
+        mask = _mask(big, rng)
     if not mask.any():
         mask = (big > 0.02).astype(np.uint8)
-    details, edges = rng.random() < 0.8, rng.random() < 0.4
+    details, edges = rng.random() < 0.8, not drawn and rng.random() < 0.4
     seed = int(rng.integers(2**31))
 
     def lines(width: int) -> np.ndarray:
         r = np.random.default_rng(seed)
-        ink = garment_details(mask, int(label), width, r) if details else np.zeros_like(mask)
+        ink = garment_details(mask, int(label), width, r, body, cuffs) if details else np.zeros_like(mask)
         if edges:
             ink = np.maximum(ink, cv2.dilate(_inner_edges(big, mask, r), np.ones((max(1, width // 2),) * 2, np.uint8)))
         return ink
+    if drawn and style is None and rng.random() < AS_STROKES_P:  # traced with a mouse
+        return _as_strokes(mask, lines, rng)
     return paint(mask, lines, rng, style)
+
+
+def _as_strokes(mask: np.ndarray, lines, rng: np.random.Generator) -> np.ndarray:
+    """A shape traced as black ink strokes on white, its inner lines too, as a mouse draws it (RGB)."""
+    ink = _outline(mask, int(rng.integers(4, 30))) * 255
+    ink = np.maximum(ink, lines(int(rng.integers(4, 20))))
+    return np.repeat((255 - ink)[..., None], 3, 2)
 
 
 # --- things that are not garments ---------------------------------------------------------------
@@ -338,10 +364,8 @@ def outlier(rng: np.random.Generator) -> np.ndarray:
     kind = OUTLIER_MIX[int(rng.choice(len(OUTLIER_MIX), p=[p for _, p in OUTLIER_MIX]))][0]
     if kind == "thing":
         mask, marks = random_thing(rng)
-        if rng.random() < 0.25:  # drawn as ink strokes too, as a mouse would
-            ink = cv2.drawContours(np.zeros_like(mask), cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0],
-                                   -1, 255, int(rng.integers(4, 30)))
-            return _as_input(255 - np.maximum(ink, marks(int(rng.integers(4, 20)))))
+        if rng.random() < AS_STROKES_P:  # drawn as ink strokes too, as a mouse would
+            return _as_input(_as_strokes(mask, marks, rng))
         return _as_input(paint(mask, marks, rng))
     if kind == "doodle":
         return _as_input(doodle(rng))
