@@ -151,6 +151,11 @@ def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
             assert wide >= 36, wide                                        # seen from the side
     a = person_shape(5, shape, np.random.default_rng(3))[0]
     assert np.array_equal(a, person_shape(5, shape, np.random.default_rng(3))[0])
+    from fmnist.sketches.people import DRAWN_SHAPES, PERSON_SHAPE_P
+    from fmnist.sketches.pictures import PICTURE_SHAPE_P
+    assert set(PERSON_SHAPE_P) <= set(DRAWN_SHAPES) and set(PICTURE_SHAPE_P) <= set(DRAWN_SHAPES)
+    with pytest.raises(ValueError, match="no drawn shape"):
+        person_shape(3, shape, np.random.default_rng(0))   # a dress is drawn from its photo
 
 
 def test_outlines_of_pictures_trace_holes_but_not_specks():

@@ -185,6 +185,8 @@ def person_shape(label: int, shape: tuple, rng: np.random.Generator):
     """A garment's shape as people draw it, on a canvas of `shape` (the drawing's, garment ~224 px tall):
     (mask, body, cuffs): 0/1 masks of the whole shape and of a top's body (None for other classes), and a
     top's cuff lines in canvas pixels (empty for other classes). Classes: DRAWN_SHAPES."""
+    if label not in DRAWN_SHAPES:
+        raise ValueError(f"no drawn shape for class {label}; person_shape draws classes {DRAWN_SHAPES}")
     if label in (5, 8):
         return _tilt((_sandal_shape if label == 5 else _bag_shape)(shape, rng), rng), None, []
     if label == 1:
