@@ -286,7 +286,9 @@ def _trouser():
     return trouser(0), ASPECT[1]
 
 
-RELIABLE = ("T-shirt/top", "Trouser", "Pullover", "Sneaker", "Bag")   # 100% for all three on the benchmark
+# classes whose design 0, drawn stroke by stroke, every model recognises at 76% or more (a37f349; sneakers
+# are not among them since the third open-set round: design 0 reaches 43 / 0 / 57%, under the game's 60%)
+RELIABLE = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Bag")
 
 
 def test_a_challenge_game_with_the_mouse(browser, app_url):
@@ -315,7 +317,8 @@ def test_a_challenge_game_with_the_mouse(browser, app_url):
         _draw_on(pg, "#challenge-sketch", GARMENTS[label](0), ASPECT[label])
         pg.wait_for_function("() => /recognised|No model/.test(document.querySelector('#challenge-prompt').innerText)",
                              timeout=40_000)
-        assert f"recognised your {asked}" in pg.inner_text("#challenge-prompt")
+        prompt = pg.inner_text("#challenge-prompt")
+        assert f"recognised your {asked}" in prompt and "No model" not in prompt, prompt
         # the prompt and the guesses come in one answer, but each Markdown renders on its own: wait for both
         pg.wait_for_function("(t) => document.querySelector('#challenge-guesses').innerText.includes(t)",
                              arg=f"a {asked}!", timeout=10_000)
