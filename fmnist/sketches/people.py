@@ -1,5 +1,6 @@
 """The shapes people draw, rather than the shapes photographed: tops with their sleeves held out,
-trousers in any proportions, bags with their handles and sandals with open straps."""
+trousers in any proportions, bags with their handles, sandals with open straps, and sneakers and ankle
+boots in profile, the foot's opening dipping behind a tongue."""
 from __future__ import annotations
 
 import cv2
@@ -104,7 +105,8 @@ def _bag_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
     bh = 1 / u(1.0, 1.8)                                   # the body's height; its width is 1
     handle = rng.choice(["arc", "two", "strap", "none"], p=[0.45, 0.2, 0.15, 0.2])
     t = u(0.035, 0.08) if handle != "strap" else u(0.02, 0.045)
-    hh = {"arc": u(0.15, 0.45), "two": u(0.12, 0.35), "strap": u(0.35, 0.8), "none": 0.0}[str(handle)]
+    handle_height = {"arc": (0.15, 0.45), "two": (0.12, 0.35), "strap": (0.35, 0.8)}  # drawn only for the handle chosen
+    hh = u(*handle_height[str(handle)]) if handle != "none" else 0.0
     top = hh + t                                          # the body's top edge, below the handle
     c = _Canvas(shape, 1.0 + t, top + bh, rng)
     body = rng.choice(["box", "trapezoid", "rounded", "half-moon"], p=[0.35, 0.3, 0.2, 0.15])
@@ -138,7 +140,7 @@ def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
     u = rng.uniform
     heel = rng.choice(["flat", "wedge", "high"], p=[0.45, 0.25, 0.3])
     st = u(0.035, 0.08)                                    # the sole's thickness; the sandal is 1 long
-    hh = {"flat": 0.0, "wedge": u(0.12, 0.3), "high": u(0.2, 0.45)}[heel]
+    hh = u(*{"wedge": (0.12, 0.3), "high": (0.2, 0.45)}[str(heel)]) if heel != "flat" else 0.0
     foot = u(0.22, 0.4)                                    # how high the straps rise over the sole
     ankle = rng.random() < 0.45
     height = hh + st + foot * (1.5 if ankle else 1.0) + 0.05
@@ -170,15 +172,79 @@ def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
     return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
 
 
+# A photographed sneaker or boot is a solid profile, and a drawing traced from it is that profile's outline.
+# People draw one the same way round but as a line drawing: a sole under an upper whose top edge dips at
+# the foot's opening behind a raised tongue (a boot's shaft instead rises at the back), a rounded toe, and
+# a heel that may stand apart from the sole's front (a boot's block heel). No straps, no holes: what tells
+# a sneaker from a sandal in a drawing is a closed upper.
+def _smooth_path(points: list, rounds: int = 2, closed: bool = True) -> list:
+    """Chaikin's corner cutting: a hand's rounded corners (an open path keeps its two ends)."""
+    pts = np.asarray(points, np.float64)
+    for _ in range(rounds):
+        nxt = np.roll(pts, -1, 0)
+        cut = np.stack([0.75 * pts + 0.25 * nxt, 0.25 * pts + 0.75 * nxt], 1).reshape(-1, 2)
+        pts = cut if closed else np.vstack([pts[:1], cut[:-2], pts[-1:]])
+    return [tuple(p) for p in pts]
+
+
+def _shoe_shape(label: int, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """A sneaker (7) or an ankle boot (9) in profile, as people draw it: 1 long, heel at x = 0, toe at
+    x = 1 (then mirrored half of the time), y down from the top of the upper."""
+    u = rng.uniform
+    boot = label == 9
+    st = u(0.05, 0.12)                                     # the sole's thickness
+    heel_h = u(0.0, 0.14) if boot and rng.random() < 0.6 else 0.0   # a block heel under a boot
+    back = u(0.55, 0.95) if boot else u(0.28, 0.45)        # the upper's height at the heel
+    toe_h = u(0.1, 0.2)                                    # the toe's height over the sole
+    height = back + st + heel_h
+    c = _Canvas(shape, 1.0, height, rng)
+    ground = height
+    sole_y = ground - st - heel_h                          # the sole's top under the heel (the upper's foot)
+    if boot:                                               # a shaft up the back, its front falling to the instep
+        front = u(0.3, 0.45)
+        top = [(0.0, sole_y - back), (front * u(0.85, 1.0), sole_y - back * u(0.92, 1.02)),
+               (front + u(0.05, 0.12), sole_y - back * u(0.45, 0.6))]
+    else:                                                  # a heel tab, the opening's dip, the tongue
+        dip = back * u(0.55, 0.8)
+        tongue = back * u(0.95, 1.15)
+        top = [(0.0, sole_y - back), (0.08, sole_y - back * u(0.9, 1.0)), (u(0.18, 0.26), sole_y - dip),
+               (u(0.34, 0.42), sole_y - dip * u(0.95, 1.05)), (u(0.4, 0.48), sole_y - tongue)]
+    vamp = [(u(0.62, 0.72), sole_y - toe_h - (back - toe_h) * u(0.15, 0.35)), (u(0.88, 0.94), sole_y - toe_h),
+            (1.0, sole_y - toe_h * u(0.3, 0.6))]
+
+    def sole_top(x):  # flat, or under a heeled boot falling from the heel to the ball of the foot
+        return sole_y + heel_h * float(np.clip((x - 0.3) / 0.3, 0.0, 1.0))
+    xs = np.linspace(0.0, 1.0, 12)
+    corners = 2 if rng.random() < 0.7 else 1
+    upper = _smooth_path([*top, *vamp, (1.0, sole_top(1.0) + st * 0.5)], corners, closed=False)  # the top edge and
+    c.poly([*upper, *[(x, sole_top(x) + st * 0.5) for x in xs[::-1]]])  # the toe, rounded, then into the sole
+    toe_rise = st * u(0.0, 0.8) if not boot else 0.0      # a sneaker's sole curls up at the toe
+    c.poly([*[(x, sole_top(x) - toe_rise * max(0.0, (x - 0.8) / 0.2)) for x in xs],
+            (1.0, sole_top(1.0) + st * 0.7), (0.95, sole_top(1.0) + st), *[(x, sole_top(x) + st) for x in xs[-2::-1]]])
+    if heel_h > 0:                                         # a block heel under the back of the sole
+        c.poly([(0.02, sole_y + st), (u(0.2, 0.28), sole_y + st), (0.22, ground), (0.04, ground)])
+    return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
+
+
+_MASK_SHAPES = {5: _sandal_shape, 7: lambda shape, rng: _shoe_shape(7, shape, rng), 8: _bag_shape,
+                9: lambda shape, rng: _shoe_shape(9, shape, rng)}  # shapes with holes or notches: drawn as masks
+
+
+def _hand(rng: np.random.Generator) -> np.ndarray:
+    """A hand's tilt (within 5 degrees) and shear, as a 2x2 matrix on (x, y) points, y down."""
+    t = np.radians(rng.uniform(-5, 5))
+    return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ np.array([[1, rng.uniform(-0.08, 0.08)], [0, 1]])
+
+
 def _tilt(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A hand's tilt and shear about the mask's centre."""
-    t = rng.uniform(-5, 5)
-    m = cv2.getRotationMatrix2D((mask.shape[1] / 2, mask.shape[0] / 2), t, 1.0)
-    m[0, 1] += rng.uniform(-0.08, 0.08)
+    """A mask tilted and sheared by `_hand` about its centre."""
+    a = _hand(rng)
+    c = np.array([mask.shape[1] / 2, mask.shape[0] / 2])
+    m = np.hstack([a, (c - a @ c)[:, None]])
     return cv2.warpAffine(mask, m, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST)
 
 
-DRAWN_SHAPES = (0, 1, 2, 4, 5, 6, 8)  # the classes person_shape draws (the drawings use PERSON_SHAPE_P's)
+DRAWN_SHAPES = (0, 1, 2, 4, 5, 6, 7, 8, 9)  # the classes person_shape draws (the drawings use PERSON_SHAPE_P's)
 
 
 def person_shape(label: int, shape: tuple, rng: np.random.Generator):
@@ -187,14 +253,13 @@ def person_shape(label: int, shape: tuple, rng: np.random.Generator):
     top's cuff lines in canvas pixels (empty for other classes). Classes: DRAWN_SHAPES."""
     if label not in DRAWN_SHAPES:
         raise ValueError(f"no drawn shape for class {label}; person_shape draws classes {DRAWN_SHAPES}")
-    if label in (5, 8):
-        return _tilt((_sandal_shape if label == 5 else _bag_shape)(shape, rng), rng), None, []
+    if label in _MASK_SHAPES:
+        return _tilt(_MASK_SHAPES[label](shape, rng), rng), None, []
     if label == 1:
         outline, body, cuffs = _trouser_shape(rng), None, []
     else:
         outline, body, cuffs = _top_shape(label, rng)
-    t = np.radians(rng.uniform(-5, 5))  # a hand's tilt and shear
-    tilt = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ np.array([[1, rng.uniform(-0.08, 0.08)], [0, 1]])
+    tilt = _hand(rng)
     pts = np.asarray(outline, np.float64) @ tilt.T
     lo, hi = pts.min(0), pts.max(0)
     size = 28 * SCALE * rng.uniform(0.85, 1.0) / max(hi - lo)   # the long side ~ the dataset's frame

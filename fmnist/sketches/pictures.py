@@ -4,8 +4,9 @@ outline, thin-line drawings, and any of them with a drop shadow. For training on
 benchmark's pictures are written apart, in `openset.py`, and never imported here: a test checks).
 
 A garment's picture starts from its Fashion-MNIST photo's shape (the same warped, thresholded mask as
-`styles.py`) or, for tops, trousers, bags and sandals, often from the shape people draw instead
-(`people.person_shape`: sleeves held out, a handle over a bag, a sandal's open straps), and its class's
+`styles.py`) or, for every class but dresses, often from the shape people draw instead
+(`people.person_shape`: sleeves held out, a handle over a bag, a sandal's open straps, a shoe's profile
+with a tongue or a shaft), and its class's
 details (`details.garment_details`); a thing's from `random_thing`: one to five random primitives
 (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids, rounded boxes, rings and
 crescents, round tops on stems), scattered or stacked on one axis (a roof on a box), sometimes mirrored,
@@ -32,11 +33,11 @@ from .strokes import SCALE
 from .styles import PAD, _inner_edges, _mask, _warp
 
 PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
-PICTURES_VERSION = 2  # part of the pictures' cache keys: bump when the pictures change (v2: shapes people draw,
-#                       holes traced)
+PICTURES_VERSION = 3  # part of the pictures' cache keys: bump when the pictures change (v2: shapes people draw,
+#                       holes traced; v3: sneakers and ankle boots drawn too)
 OUTLIERS_VERSION = 4  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
 #                       grainy gradients; v3: parts stacked on one another; v4: holes traced)
-PICTURE_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 5: 0.45, 6: 0.45, 8: 0.45}  # how often a class's picture is
+PICTURE_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 5: 0.45, 6: 0.45, 7: 0.45, 8: 0.45, 9: 0.45}  # how often a class's picture is
 #   of the shape people draw (`person_shape`: sleeves held out, a bag's handle, a sandal's open straps), not its photo's
 AS_STROKES_P = 0.25  # how often a drawn shape (or a made-up thing) is traced as ink strokes, as a mouse would
 STACKED = 0.35  # the share of made-up things built as a stack of parts (the rest: parts scattered)
@@ -123,12 +124,13 @@ def paint(mask: np.ndarray, lines, rng: np.random.Generator, style: str | None =
 
 def picture_of(image28: np.ndarray, label: int, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
     """A Fashion-MNIST photo -> a picture of that garment in one of PICTURE_STYLES (RGB uint8)."""
-    big = cv2.resize(np.asarray(image28, np.float32) / 255.0, (28 * SCALE, 28 * SCALE), interpolation=cv2.INTER_LINEAR)
-    big = _warp(np.pad(big, PAD), rng)
+    big = np.pad(cv2.resize(np.asarray(image28, np.float32) / 255.0, (28 * SCALE, 28 * SCALE),
+                            interpolation=cv2.INTER_LINEAR), PAD)
     body, cuffs, drawn = None, None, rng.random() < PICTURE_SHAPE_P.get(int(label), 0.0)
-    if drawn:
+    if drawn:  # the photo is not used: its shape is replaced by the one people draw
         mask, body, cuffs = person_shape(int(label), big.shape, rng)
     else:
+        big = _warp(big, rng)
         mask = _mask(big, rng)
     if not mask.any():
         mask = (big > 0.02).astype(np.uint8)
