@@ -470,7 +470,8 @@ def test_pictures_in_other_styles_are_deterministic_garments_and_things():
 
 def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
     """The non-garments' shapes (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids,
-    rounded boxes, rings, round tops on stems, bars): each kind puts a fair share of ink inside the box it
+    rounded boxes, rings, round tops on stems, bars; since v5 bumps on a flat base, slabs on legs, shades
+    on stems): each kind puts a fair share of ink inside the box it
     is given and little outside it (a blob's wobble may cross the edge), and rings and crescents leave a hole."""
     from fmnist.sketches import pictures as P
 
@@ -485,6 +486,23 @@ def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
     ring = np.zeros((304, 304), np.uint8)
     P._primitive(ring, np.random.default_rng(1), box, 10)
     assert ring[160, 140] == 0 or ring.sum() < 0.7 * np.pi * 80 * 80   # the inner ellipse is cut out
+    for seed in range(10):   # non-garments v5: a cloud's flat base, a seat's legs, a lamp's shade over its stem
+        rng = np.random.default_rng(seed)
+        other = np.zeros((304, 304), np.uint8)
+        other[20:40, 10:30] = 1      # a part drawn before stays: each kind adds to the mask
+        cloud, chair, lamp = other.copy(), np.zeros_like(other), np.zeros_like(other)
+        P._primitive(cloud, rng, box, 12)
+        assert cloud[20:40, 10:30].all() and not cloud[241:].any()
+        bottom = np.flatnonzero(cloud[:241, 60:221].any(1)).max()
+        assert cloud[bottom, 60:221].sum() > 0.25 * 160, seed             # flat, not round, at the bottom
+        P._primitive(chair, rng, box, 13)
+        runs = np.diff(np.concatenate([[0], chair[235, :], [0]]).astype(int))
+        assert (runs == 1).sum() >= 2, seed                              # two to four legs stand apart
+        P._primitive(lamp, rng, box, 14)
+        rows = np.flatnonzero(lamp.any(1))
+        top = lamp[rows[0]:rows[0] + 20].sum(1).max()
+        middle = lamp[(rows[0] + rows[-1]) // 2 + 10].sum()
+        assert top > 3 * middle > 0, seed                                # a shade over a thin stem
 
 
 def test_stacked_parts_make_one_upright_thing():

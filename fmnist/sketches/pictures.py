@@ -9,7 +9,7 @@ A garment's picture starts from its Fashion-MNIST photo's shape (the same warped
 with a tongue or a shaft), and its class's
 details (`details.garment_details`); a thing's from `random_thing`: one to five random primitives
 (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids, rounded boxes, rings and
-crescents, round tops on stems), scattered or stacked on one axis (a roof on a box), sometimes mirrored,
+crescents, round tops on stems, bumps on a flat base, slabs on legs, shades on stems), scattered or stacked on one axis (a roof on a box), sometimes mirrored,
 with inner marks (dots, lines, arcs, grids, rays, screens, buttons, crosses). Both go through the same
 painter, so style alone never tells a garment from a thing: only shape does; a quarter of the drawn
 shapes and of the things are traced as mouse strokes instead.
@@ -35,8 +35,9 @@ from .styles import PAD, _inner_edges, _mask, _warp
 PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
 PICTURES_VERSION = 3  # part of the pictures' cache keys: bump when the pictures change (v2: shapes people draw,
 #                       holes traced; v3: sneakers and ankle boots drawn too)
-OUTLIERS_VERSION = 4  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
-#                       grainy gradients; v3: parts stacked on one another; v4: holes traced)
+OUTLIERS_VERSION = 5  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
+#                       grainy gradients; v3: parts stacked on one another; v4: holes traced; v5: bumps on a flat
+#                       base, slabs on legs, shades on stems)
 PICTURE_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 5: 0.45, 6: 0.45, 7: 0.45, 8: 0.45, 9: 0.45}  # how often a class's picture is
 #   of the shape people draw (`person_shape`: sleeves held out, a bag's handle, a sandal's open straps), not its photo's
 AS_STROKES_P = 0.25  # how often a drawn shape (or a made-up thing) is traced as ink strokes, as a mouse would
@@ -156,7 +157,7 @@ def _as_strokes(mask: np.ndarray, lines, rng: np.random.Generator) -> np.ndarray
 
 
 # --- things that are not garments ---------------------------------------------------------------
-PRIMITIVES = 12  # kinds of _primitive
+PRIMITIVES = 15  # kinds of _primitive
 
 
 def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, float, float, float],
@@ -213,6 +214,39 @@ def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, flo
             cv2.ellipse(mask, (c[0], int(y0) + head[1]), head, 0, 0, 360, 1, -1)
         else:
             cv2.ellipse(mask, (c[0], int(y0) + 2 * head[1]), (head[0], 2 * head[1]), 0, 180, 360, 1, -1)
+    elif kind == 12:  # bumps on a flat base (a cloud, a bush, a crowd of heads)
+        part = np.zeros_like(mask)
+        n = int(rng.integers(3, 7))
+        r_max = min(rx * 0.55, ry * 0.9)
+        for x in np.linspace(x0 + rx * 0.3, x1 - rx * 0.3, n) + rng.normal(0, 0.05 * rx, n):
+            r = max(3, int(r_max * rng.uniform(0.5, 1.0)))
+            cv2.circle(part, (int(x), int(y1 - r * rng.uniform(0.4, 1.0))), r, 1, -1)
+        part[int(y1) + 1:] = 0  # the flat base
+        mask |= part
+    elif kind == 13:  # a slab on legs, sometimes with a back (a chair, a table, a stool, a bench)
+        t = max(2, int(ry * rng.uniform(0.08, 0.2)))
+        seat = int(y0 + (y1 - y0) * rng.uniform(0.35, 0.6))
+        cv2.rectangle(mask, (int(x0), seat), (int(x1), seat + t), 1, -1)
+        lw = max(2, int(rx * rng.uniform(0.05, 0.14)))
+        legs = int(rng.integers(2, 5))
+        for x in np.linspace(x0 + lw, x1 - lw, legs):
+            splay = rng.uniform(-0.1, 0.1) * rx
+            cv2.line(mask, (int(x), seat + t), (int(x + splay), int(y1)), 1, lw)
+        if rng.random() < 0.6:  # a back up from one end
+            xb = int(x0 + lw) if rng.random() < 0.5 else int(x1 - lw)
+            cv2.line(mask, (xb, seat), (xb + int(rng.uniform(-0.1, 0.1) * rx), int(y0)), 1, max(lw, t))
+    elif kind == 14:  # a shade on a stem on a foot (a lamp, a standing sign, a goblet, a mic)
+        shade_h = (y1 - y0) * rng.uniform(0.25, 0.45)
+        top_in, bottom_in = rng.uniform(0.15, 0.35), rng.uniform(0.0, 0.12)
+        w = x1 - x0
+        pts = np.array([[x0 + top_in * w, y0], [x1 - top_in * w, y0], [x1 - bottom_in * w, y0 + shade_h],
+                        [x0 + bottom_in * w, y0 + shade_h]], np.int32)
+        cv2.fillPoly(mask, [pts], 1)
+        stem = max(2, int(rx * rng.uniform(0.05, 0.15)))
+        foot_h = max(2, int((y1 - y0) * rng.uniform(0.04, 0.1)))
+        cv2.rectangle(mask, (c[0] - stem // 2, int(y0 + shade_h)), (c[0] + stem // 2, int(y1) - foot_h), 1, -1)
+        fw = rx * rng.uniform(0.4, 0.9)
+        cv2.ellipse(mask, (c[0], int(y1) - foot_h // 2), (max(3, int(fw)), max(2, foot_h)), 0, 0, 360, 1, -1)
     else:  # a thick bar at an angle (a stick, a leg, a handle)
         t = rng.uniform(0, np.pi)
         d = np.array([np.cos(t) * rx, np.sin(t) * ry])
