@@ -506,9 +506,10 @@ def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
 
 
 def test_stacked_parts_make_one_upright_thing():
-    """A made-up thing built as a stack (a roof on a box, a shade on a stand): at most four pieces, the ink
-    centred on one vertical axis and spanning over 40% of the canvas's height; the same seed gives the
-    same thing."""
+    """A made-up thing built as a stack (a roof on a box, a shade on a stand): few pieces, the ink centred on
+    one vertical axis and spanning over 40% of the canvas's height; the same seed gives the same thing.
+    Since non-garments v5 a part may be a row of puffs on one base line that need not touch (kind 12), so
+    a stack is at most four pieces most of the time, not always."""
     import cv2
 
     from fmnist.sketches import pictures as P
@@ -518,14 +519,14 @@ def test_stacked_parts_make_one_upright_thing():
         mask = np.zeros((304, 304), np.uint8)
         P._stacked_parts(mask, np.random.default_rng(seed))
         pieces.append(cv2.connectedComponents(mask)[0] - 1)
-        assert 1 <= pieces[-1] <= 4, seed
+        assert 1 <= pieces[-1] <= 8, seed       # four parts, one of them up to five puffs apart
         rows, cols = np.nonzero(mask)
         assert rows.max() - rows.min() > 0.4 * 304, seed
         assert abs(cols.mean() - 152) < 0.2 * 304, seed  # centred on one axis, as stacked
         again = np.zeros_like(mask)
         P._stacked_parts(again, np.random.default_rng(seed))
         assert (again == mask).all()
-    assert np.mean(np.array(pieces) == 1) > 0.5  # most stacks are one piece
+    assert np.mean(np.array(pieces) <= 4) > 0.8 and np.mean(np.array(pieces) <= 2) > 0.6  # most are one or two
 
 
 def test_the_open_set_benchmark_is_deterministic_and_varied():

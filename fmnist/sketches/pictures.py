@@ -214,7 +214,7 @@ def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, flo
             cv2.ellipse(mask, (c[0], int(y0) + head[1]), head, 0, 0, 360, 1, -1)
         else:
             cv2.ellipse(mask, (c[0], int(y0) + 2 * head[1]), (head[0], 2 * head[1]), 0, 180, 360, 1, -1)
-    elif kind == 12:  # bumps on a flat base (a cloud, a bush, a crowd of heads)
+    elif kind == 12:  # bumps on a flat base line, overlapping or standing apart (a cloud, a bush, a row of heads)
         part = np.zeros_like(mask)
         n = int(rng.integers(3, 7))
         r_max = min(rx * 0.55, ry * 0.9)
