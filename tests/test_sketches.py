@@ -519,7 +519,7 @@ def test_stacked_parts_make_one_upright_thing():
         mask = np.zeros((304, 304), np.uint8)
         P._stacked_parts(mask, np.random.default_rng(seed))
         pieces.append(cv2.connectedComponents(mask)[0] - 1)
-        assert 1 <= pieces[-1] <= 8, seed       # four parts, one of them up to five puffs apart
+        assert 1 <= pieces[-1] <= 8, seed       # two to four parts; a row of puffs (three to six) may stand apart
         rows, cols = np.nonzero(mask)
         assert rows.max() - rows.min() > 0.4 * 304, seed
         assert abs(cols.mean() - 152) < 0.2 * 304, seed  # centred on one axis, as stacked

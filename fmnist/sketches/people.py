@@ -177,13 +177,13 @@ def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
 # the foot's opening behind a raised tongue (a boot's shaft instead rises at the back), a rounded toe, and
 # a heel that may stand apart from the sole's front (a boot's block heel). No straps, no holes: what tells
 # a sneaker from a sandal in a drawing is a closed upper.
-def _smooth_path(points: list, rounds: int = 2, closed: bool = True) -> list:
-    """Chaikin's corner cutting: a hand's rounded corners (an open path keeps its two ends)."""
+def _smooth_path(points: list, rounds: int = 2) -> list:
+    """Chaikin's corner cutting on an open path, keeping its two ends: a hand's rounded corners."""
     pts = np.asarray(points, np.float64)
     for _ in range(rounds):
         nxt = np.roll(pts, -1, 0)
         cut = np.stack([0.75 * pts + 0.25 * nxt, 0.25 * pts + 0.75 * nxt], 1).reshape(-1, 2)
-        pts = cut if closed else np.vstack([pts[:1], cut[:-2], pts[-1:]])
+        pts = np.vstack([pts[:1], cut[:-2], pts[-1:]])
     return [tuple(p) for p in pts]
 
 
@@ -216,7 +216,7 @@ def _shoe_shape(label: int, shape: tuple, rng: np.random.Generator) -> np.ndarra
         return sole_y + heel_h * float(np.clip((x - 0.3) / 0.3, 0.0, 1.0))
     xs = np.linspace(0.0, 1.0, 12)
     corners = 2 if rng.random() < 0.7 else 1
-    upper = _smooth_path([*top, *vamp, (1.0, sole_top(1.0) + st * 0.5)], corners, closed=False)  # the top edge and
+    upper = _smooth_path([*top, *vamp, (1.0, sole_top(1.0) + st * 0.5)], corners)  # the top edge and
     c.poly([*upper, *[(x, sole_top(x) + st * 0.5) for x in xs[::-1]]])  # the toe, rounded, then into the sole
     toe_rise = st * u(0.0, 0.8) if not boot else 0.0      # a sneaker's sole curls up at the toe
     c.poly([*[(x, sole_top(x) - toe_rise * max(0.0, (x - 0.8) / 0.2)) for x in xs],

@@ -6,12 +6,11 @@ benchmark's pictures are written apart, in `openset.py`, and never imported here
 A garment's picture starts from its Fashion-MNIST photo's shape (the same warped, thresholded mask as
 `styles.py`) or, for every class but dresses, often from the shape people draw instead
 (`people.person_shape`: sleeves held out, a handle over a bag, a sandal's open straps, a shoe's profile
-with a tongue or a shaft), and its class's
-details (`details.garment_details`); a thing's from `random_thing`: one to five random primitives
+with a tongue or a shaft), and its class's details (`details.garment_details`); a thing's from `random_thing`: one to five random primitives
 (ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids, rounded boxes, rings and
-crescents, round tops on stems, bumps on a flat base, slabs on legs, shades on stems), scattered or stacked on one axis (a roof on a box), sometimes mirrored,
-with inner marks (dots, lines, arcs, grids, rays, screens, buttons, crosses). Both go through the same
-painter, so style alone never tells a garment from a thing: only shape does; a quarter of the drawn
+crescents, round tops on stems, bumps on a flat base, slabs on legs, shades on stems), scattered or
+stacked on one axis (a roof on a box), sometimes mirrored, with inner marks (dots, lines, arcs, grids,
+rays, screens, buttons, crosses). Both go through the same painter, so style alone never tells a garment from a thing: only shape does; a quarter of the drawn
 shapes and of the things are traced as mouse strokes instead.
 Outlier exposure (Hendrycks et al. 2019) then trains the things, the mouse doodles of `doodles.py` and
 photo-like textures towards no class.
