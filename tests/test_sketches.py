@@ -122,6 +122,37 @@ def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
         assert body is None and cuffs == [] and _runs(mask[hem]) == 2  # two legs towards the hem
 
 
+def test_some_coats_have_a_hood_and_some_shirts_short_sleeves():
+    """person_shape (drawings v10, pictures v4): about HOODED_COAT_P of coats have a hood standing over the
+    neck, outside the body that places the details; about SHORT_SLEEVED_SHIRT_P of shirts have short
+    sleeves; pullovers never have either."""
+    from fmnist.sketches import person_shape
+    from fmnist.sketches.people import HOODED_COAT_P, SHORT_SLEEVED_SHIRT_P
+
+    shape = (304, 304)
+
+    def hooded(mask, body):   # mask rows above the body's top, at the centre line, are the hood
+        top = np.flatnonzero(body.any(1))[0]
+        cx = int(np.nonzero(body)[1].mean())
+        return mask[:top, cx - 3:cx + 4].any() and top - np.flatnonzero(mask.any(1))[0] > 0.05 * 224
+
+    def short(mask, body):    # the sleeves end in the upper half of the body
+        ys = np.flatnonzero(body.any(1))
+        sleeves = mask & ~_dilate(body)
+        return (np.flatnonzero(sleeves.any(1)).max() - ys[0]) / (ys[-1] - ys[0]) < 0.5
+
+    rng = np.random.default_rng(7)
+    coats = [person_shape(4, shape, rng)[:2] for _ in range(60)]
+    shirts = [person_shape(6, shape, rng)[:2] for _ in range(60)]
+    pullovers = [person_shape(2, shape, rng)[:2] for _ in range(30)]
+    hoods = np.mean([hooded(m, b) for m, b in coats])
+    assert abs(hoods - HOODED_COAT_P) < 0.15, hoods
+    assert not any(hooded(m, b) for m, b in shirts + pullovers)
+    shorts, longs = np.mean([short(m, b) for m, b in shirts]), np.mean([short(m, b) for m, b in coats + pullovers])
+    assert longs < 0.1, longs   # a long sleeve held high may end in the upper half, rarely
+    assert abs(shorts - longs - SHORT_SLEEVED_SHIRT_P) < 0.15, (shorts, longs)
+
+
 def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
     """person_shape for a bag: a body with a handle standing over it, the handle's hole open, most of the
     time; for a sandal: a sole wider than the sandal is tall with straps over it, gaps showing. Both are
@@ -398,7 +429,7 @@ def test_the_held_out_drawings_cover_every_class_and_read_as_drawings():
             assert prepare({"composite": rgba, "layers": [], "background": None}).drawing
 
 
-REFERENCE_SIMD = ("avx2", "avx512_bf16", "avx512f")   # the CPU drawings_v9.npz was made on (AMD Zen 4)
+REFERENCE_SIMD = ("amx_bf16", "avx2", "avx512_bf16", "avx512f")   # the CPU drawings_v10.npz was made on (Intel, AMX)
 
 
 def _simd() -> tuple[str, ...]:
@@ -410,13 +441,13 @@ def _simd() -> tuple[str, ...]:
 
 
 def test_the_drawings_are_the_same_byte_for_byte_as_the_shipped_models_were_trained_on():
-    """tests/data/drawings_v9.npz holds drawings made by the code the drawing-aware models were trained on
-    (VERSION 9, before it became a package): one raw drawing per style and class, a bank of 300 as the
-    models see them, and 8 doodles. The code must make the same bytes, or bump VERSION (the cache key)."""
+    """tests/data/drawings_v10.npz holds drawings made by the code the drawing-aware models were trained on
+    (VERSION 10; tools/make_drawings_reference.py): one raw drawing per style and class, a bank of 300 as
+    the models see them, and 8 doodles. The code must make the same bytes, or bump VERSION (the cache key)."""
     from fmnist.sketches import STYLES, VERSION, doodle, draw_like_a_person, render_drawings
 
-    ref = np.load(Path(__file__).parent / "data" / "drawings_v9.npz")
-    assert VERSION == 9
+    ref = np.load(Path(__file__).parent / "data" / "drawings_v10.npz")
+    assert VERSION == 10
     raw = np.stack([draw_like_a_person(ref["images"][i], np.random.default_rng(100 * s + c), style=st, label=c)
                     for s, st in enumerate(STYLES) for c, i in enumerate(ref["first"])])
     bank = render_drawings(ref["images"], seed=3, workers=1, labels=ref["labels"])
@@ -506,10 +537,9 @@ def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
 
 
 def test_stacked_parts_make_one_upright_thing():
-    """A made-up thing built as a stack (a roof on a box, a shade on a stand): few pieces, the ink centred on
-    one vertical axis and spanning over 40% of the canvas's height; the same seed gives the same thing.
-    Since non-garments v5 a part may be a row of puffs on one base line that need not touch (kind 12), so
-    a stack is at most four pieces most of the time, not always."""
+    """A made-up thing built as a stack (a roof on a box, a shade on a stand): at most four pieces, the ink
+    centred on one vertical axis and spanning over 40% of the canvas's height; the same seed gives the
+    same thing. (A row of puffs, kind 12, is one piece: since non-garments v6 a strip joins them.)"""
     import cv2
 
     from fmnist.sketches import pictures as P
@@ -519,14 +549,16 @@ def test_stacked_parts_make_one_upright_thing():
         mask = np.zeros((304, 304), np.uint8)
         P._stacked_parts(mask, np.random.default_rng(seed))
         pieces.append(cv2.connectedComponents(mask)[0] - 1)
-        assert 1 <= pieces[-1] <= 8, seed       # two to four parts; a row of puffs (three to six) may stand apart
+        assert 1 <= pieces[-1] <= 4, seed
         rows, cols = np.nonzero(mask)
         assert rows.max() - rows.min() > 0.4 * 304, seed
         assert abs(cols.mean() - 152) < 0.2 * 304, seed  # centred on one axis, as stacked
         again = np.zeros_like(mask)
         P._stacked_parts(again, np.random.default_rng(seed))
         assert (again == mask).all()
-    assert np.mean(np.array(pieces) <= 4) > 0.8 and np.mean(np.array(pieces) <= 2) > 0.6  # most are one or two
+    # most stacks are one or two pieces (a chair's legs and back, kind 13, touch the parts above and below
+    # only where those have ink: 40% of these seeds are one piece, 83% at most two)
+    assert np.mean(np.array(pieces) <= 2) > 0.75 and np.mean(np.array(pieces) == 1) > 0.3
 
 
 def test_the_open_set_benchmark_is_deterministic_and_varied():

@@ -15,6 +15,8 @@ from .strokes import SCALE
 PERSON_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 6: 0.45}  # how often a class is drawn from person_shape
 PERSON_CLASS_DETAILS_P = {2: 0.5, 4: 0.95, 6: 0.95}  # how often such a shape gets its details: a coat or a shirt
 #   drawn without them is a long-sleeved top like any other, and a plain one is most often a pullover
+HOODED_COAT_P = 0.3          # coats drawn with a hood over the neck (the body, which places the details, has none)
+SHORT_SLEEVED_SHIRT_P = 0.2  # shirts drawn with short sleeves: a collar and buttons, not the sleeves, make a shirt
 
 
 def _fill(shape: tuple, polygon: list) -> np.ndarray:
@@ -33,7 +35,7 @@ def _top_shape(label: int, rng: np.random.Generator) -> tuple[list, list, list]:
     v_neck = label == 4 or (label in (0, 6) and rng.random() < 0.2)
     depth = u(0.15, 0.45) if v_neck else u(0.03, 0.12)
     slope = u(0.0, 0.07)               # shoulders fall from the neck
-    if label == 0:                     # short sleeves held well out
+    if label == 0 or (label == 6 and rng.random() < SHORT_SLEEVED_SHIRT_P):  # short sleeves held well out
         angle, length, width = u(30, 80), u(0.15, 0.45), u(0.16, 0.3)
     else:                              # long sleeves, from nearly hanging to held out
         angle, length, width = u(8, 55), u(0.6, 1.05), u(0.12, 0.22)
@@ -52,7 +54,11 @@ def _top_shape(label: int, rng: np.random.Generator) -> tuple[list, list, list]:
     (ls, lo, li, la), (rs, ro, ri, ra) = sides
     neckline = [(neck_w * np.cos(t), depth * np.sin(t)) for t in np.linspace(0, np.pi, 9)] if not v_neck else [
         (neck_w, 0.0), (0.0, depth), (-neck_w, 0.0)]                                          # right to left
-    outline = [*neckline, tuple(ls), tuple(lo), tuple(li), tuple(la), (-hem, 1.0), (hem, 1.0), tuple(ra),
+    top = neckline
+    if label == 4 and rng.random() < HOODED_COAT_P:  # a hood standing over the neck (a parka, an anorak)
+        hw, hh = min(s * 0.9, neck_w * u(1.2, 1.7)), u(0.12, 0.25)
+        top = [(hw * np.cos(t), -hh * np.sin(t)) for t in np.linspace(0, np.pi, 11)]
+    outline = [*top, tuple(ls), tuple(lo), tuple(li), tuple(la), (-hem, 1.0), (hem, 1.0), tuple(ra),
                tuple(ri), tuple(ro), tuple(rs)]
     body = [*neckline, tuple(ls), tuple(la), (-hem, 1.0), (hem, 1.0), tuple(ra), tuple(rs)]
     return outline, body, cuffs

@@ -32,11 +32,11 @@ from .strokes import SCALE
 from .styles import PAD, _inner_edges, _mask, _warp
 
 PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
-PICTURES_VERSION = 3  # part of the pictures' cache keys: bump when the pictures change (v2: shapes people draw,
-#                       holes traced; v3: sneakers and ankle boots drawn too)
-OUTLIERS_VERSION = 5  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
+PICTURES_VERSION = 4  # part of the pictures' cache keys: bump when the pictures change (v2: shapes people draw,
+#                       holes traced; v3: sneakers and ankle boots drawn too; v4: hooded coats, short-sleeved shirts)
+OUTLIERS_VERSION = 6  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
 #                       grainy gradients; v3: parts stacked on one another; v4: holes traced; v5: bumps on a flat
-#                       base, slabs on legs, shades on stems)
+#                       base, slabs on legs, shades on stems; v6: the bumps joined along their base)
 PICTURE_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 5: 0.45, 6: 0.45, 7: 0.45, 8: 0.45, 9: 0.45}  # how often a class's picture is
 #   of the shape people draw (`person_shape`: sleeves held out, a bag's handle, a sandal's open straps), not its photo's
 AS_STROKES_P = 0.25  # how often a drawn shape (or a made-up thing) is traced as ink strokes, as a mouse would
@@ -217,9 +217,12 @@ def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, flo
         part = np.zeros_like(mask)
         n = int(rng.integers(3, 7))
         r_max = min(rx * 0.55, ry * 0.9)
-        for x in np.linspace(x0 + rx * 0.3, x1 - rx * 0.3, n) + rng.normal(0, 0.05 * rx, n):
-            r = max(3, int(r_max * rng.uniform(0.5, 1.0)))
+        xs = np.linspace(x0 + rx * 0.3, x1 - rx * 0.3, n) + rng.normal(0, 0.05 * rx, n)
+        radii = [max(3, int(r_max * rng.uniform(0.5, 1.0))) for _ in xs]
+        for x, r in zip(xs, radii):
             cv2.circle(part, (int(x), int(y1 - r * rng.uniform(0.4, 1.0))), r, 1, -1)
+        # a strip along the base through every bump's centre line joins them into one piece (v6)
+        cv2.rectangle(part, (int(xs.min()), int(y1 - 0.8 * min(radii))), (int(xs.max()), int(y1)), 1, -1)
         part[int(y1) + 1:] = 0  # the flat base
         mask |= part
     elif kind == 13:  # a slab on legs, sometimes with a back (a chair, a table, a stool, a bench)
