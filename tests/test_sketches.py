@@ -504,6 +504,8 @@ def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
     rounded boxes, rings, round tops on stems, bars; since v5 bumps on a flat base, slabs on legs, shades
     on stems): each kind puts a fair share of ink inside the box it
     is given and little outside it (a blob's wobble may cross the edge), and rings and crescents leave a hole."""
+    import cv2
+
     from fmnist.sketches import pictures as P
 
     box = (60, 80, 220, 240)
@@ -526,6 +528,9 @@ def test_every_primitive_of_a_made_up_thing_fills_its_own_box():
         assert cloud[20:40, 10:30].all() and not cloud[241:].any()
         bottom = np.flatnonzero(cloud[:241, 60:221].any(1)).max()
         assert cloud[bottom, 60:221].sum() > 0.25 * 160, seed             # flat, not round, at the bottom
+        alone = np.zeros_like(other)
+        P._primitive(alone, np.random.default_rng(100 + seed), box, 12)
+        assert cv2.connectedComponents(alone)[0] - 1 == 1, seed          # v6: the bumps joined, one piece
         P._primitive(chair, rng, box, 13)
         runs = np.diff(np.concatenate([[0], chair[235, :], [0]]).astype(int))
         assert (runs == 1).sum() >= 2, seed                              # two to four legs stand apart
