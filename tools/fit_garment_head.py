@@ -42,9 +42,9 @@ def fitting_sets(meta: dict):
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folder", required=True, help="folder of <arch>/ checkpoints (rewritten in place)")
-    p.add_argument("--l2", type=float, default=1e-4,
-                   help="the logistic regression's L2 weight (default 1e-4: of 1e-1, 1e-2, 1e-3 and 1e-4 it flagged the most "
-                        "held-out non-garments at tools/tune_garment_flag.py's 2%% rule; rounds before 2026-12-07 used 1e-2)")
+    p.add_argument("--l2", type=float, default=garment_head.L2,
+                   help=f"the logistic regression's L2 weight (default {garment_head.L2:g}: fmnist.garment_head.L2 says why; "
+                        "rounds before 2026-12-07 used 1e-2)")
     a = p.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     sets = None
