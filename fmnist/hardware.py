@@ -16,13 +16,25 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+SIMD_FLAGS = ("amx_bf16", "avx2", "avx512_bf16", "avx512f")  # the vector extensions numpy, OpenCV and oneDNN pick kernels by
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        return set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return set()
+
+
+def simd() -> tuple[str, ...]:
+    """Which of SIMD_FLAGS this CPU has, sorted: what decides whether two hosts compute the same bytes."""
+    return tuple(sorted(cpu_flags() & set(SIMD_FLAGS)))
+
+
 def cpu_supports_bf16() -> bool:
     """True where the CPU has native bf16 math (AMX or AVX-512 BF16) that oneDNN will use."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    has_flag = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+    has_flag = bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
     try:
         onednn = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     except Exception:

@@ -432,33 +432,25 @@ def test_the_held_out_drawings_cover_every_class_and_read_as_drawings():
 REFERENCE_SIMD = ("amx_bf16", "avx2", "avx512_bf16", "avx512f")   # the CPU drawings_v10.npz was made on (Intel, AMX)
 
 
-def _simd() -> tuple[str, ...]:
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        flags = set()
-    return tuple(sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}))
-
-
 def test_the_drawings_are_the_same_byte_for_byte_as_the_shipped_models_were_trained_on():
     """tests/data/drawings_v10.npz holds drawings made by the code the drawing-aware models were trained on
     (VERSION 10; tools/make_drawings_reference.py): one raw drawing per style and class, a bank of 300 as
     the models see them, and 8 doodles. The code must make the same bytes, or bump VERSION (the cache key)."""
-    from fmnist.sketches import STYLES, VERSION, doodle, draw_like_a_person, render_drawings
+    from fmnist.hardware import simd
+    from fmnist.sketches import VERSION
+    from fmnist.sketches.bank import reference_drawings
 
     ref = np.load(Path(__file__).parent / "data" / "drawings_v10.npz")
     assert VERSION == 10
-    raw = np.stack([draw_like_a_person(ref["images"][i], np.random.default_rng(100 * s + c), style=st, label=c)
-                    for s, st in enumerate(STYLES) for c, i in enumerate(ref["first"])])
-    bank = render_drawings(ref["images"], seed=3, workers=1, labels=ref["labels"])
-    doodles = np.stack([doodle(np.random.default_rng(i)) for i in range(8)])
-    if _simd() == REFERENCE_SIMD:   # where the reference was made: the same bytes
-        assert np.array_equal(raw, ref["raw"]) and np.array_equal(bank, ref["bank"])
-        assert np.array_equal(doodles, ref["doodles"])
+    now = reference_drawings(ref["images"], ref["labels"])
+    assert np.array_equal(now["first"], ref["first"])
+    if simd() == REFERENCE_SIMD:   # where the reference was made: the same bytes
+        for key in ("raw", "bank", "doodles"):
+            assert np.array_equal(now[key], ref[key]), key
     else:   # OpenCV and numpy pick other vector kernels on other CPUs: a last-bit float difference may move
         #     a pixel across a threshold, so elsewhere the same drawings up to a handful of pixels
-        for new, old in ((raw, ref["raw"]), (bank, ref["bank"]), (doodles, ref["doodles"])):
-            assert (new != old).mean() < 1e-3, (_simd(), (new != old).mean())
+        for key in ("raw", "bank", "doodles"):
+            assert (now[key] != ref[key]).mean() < 1e-3, (simd(), key, (now[key] != ref[key]).mean())
 
 
 def test_the_training_drawings_never_import_the_benchmark_designs():

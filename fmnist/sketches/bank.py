@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .styles import VERSION, draw_like_a_person
+from .styles import STYLES, VERSION, draw_like_a_person
 
 
 def as_model_input(drawing: np.ndarray) -> np.ndarray:
@@ -93,3 +93,19 @@ def drawing_bank(images: torch.Tensor, seed: int = 0, cache_dir: str | Path | No
     arr, lab = _numpy(images), _numpy(labels)
     path = Path(cache_dir or DEFAULT_CACHE) / f"drawings-v{VERSION}-{content_key(arr, lab)}-{seed}.npy"
     return _cached(path, arr.shape, lambda: render_drawings(arr, seed, labels=lab))
+
+
+def reference_drawings(images: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """What tests/data/drawings_v<VERSION>.npz holds, made by the current code from (N, 28, 28) training
+    images and their labels: the images and labels, `first` (each class's first image), `raw` (one drawing
+    per style and class at canvas scale, drawn with seed 100 * style + class), `bank` (render_drawings with
+    seed 3, one process) and 8 doodles. tools/make_drawings_reference.py writes it; a test compares."""
+    from .doodles import doodle
+
+    images, labels = np.asarray(images), np.asarray(labels, np.int64)
+    first = np.array([int(np.flatnonzero(labels == c)[0]) for c in range(10)])
+    raw = np.stack([draw_like_a_person(images[i], np.random.default_rng(100 * s + c), style=st, label=c)
+                    for s, st in enumerate(STYLES) for c, i in enumerate(first)])
+    return {"images": images, "labels": labels, "first": first, "raw": raw,
+            "bank": render_drawings(images, seed=3, workers=1, labels=labels),
+            "doodles": np.stack([doodle(np.random.default_rng(i)) for i in range(8)])}
