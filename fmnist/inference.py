@@ -24,8 +24,8 @@ LOW_CONFIDENCE = 0.5
 # non-garments where 5% of the garments are flagged (docs/drawings.md). The threshold was chosen by
 # tools/tune_garment_flag.py --score head --max-garments 0.02 --max-photos 0.005 on data of the training
 # side (the second half of the validation split: 1.9% of its drawings v10, 1.7% of its pictures in other
-# styles v4, 0.1% of its photos flagged; 97.3% of unseen non-garments v6), for heads fitted with L2 1e-4
-# (tools/fit_garment_head.py's default: it flagged the most unseen non-garments there). The bound on garments was 1%
+# styles v4, 0.1% of its photos flagged; 97.3% of unseen non-garments v6), for heads fitted with
+# garment_head.L2 (1e-4: it flagged the most unseen non-garments there). The bound on garments was 1%
 # until the pictures gained the shapes people draw (v2: bags with handles, strappy sandals), when 1% was
 # seen to leave a thick-brush house a bag (docs/drawings.md gives the figures at both bounds). A model
 # without a head (a visitor's taught copy) is judged by the probabilities' rule: the mean calibrated

@@ -6,11 +6,12 @@ benchmark's pictures are written apart, in `openset.py`, and never imported here
 A garment's picture starts from its Fashion-MNIST photo's shape (the same warped, thresholded mask as
 `styles.py`) or, for every class but dresses, often from the shape people draw instead
 (`people.person_shape`: sleeves held out, a handle over a bag, a sandal's open straps, a shoe's profile
-with a tongue or a shaft), and its class's details (`details.garment_details`); a thing's from `random_thing`: one to five random primitives
-(ellipses, boxes, triangles, polygons, stars, blobs, domes, trapezoids, rounded boxes, rings and
-crescents, round tops on stems, bumps on a flat base, slabs on legs, shades on stems), scattered or
-stacked on one axis (a roof on a box), sometimes mirrored, with inner marks (dots, lines, arcs, grids,
-rays, screens, buttons, crosses). Both go through the same painter, so style alone never tells a garment from a thing: only shape does; a quarter of the drawn
+with a tongue or a shaft), and its class's details (`details.garment_details`); a thing's from
+`random_thing`: one to five random primitives (ellipses, boxes, triangles, polygons, stars, blobs,
+domes, trapezoids, rounded boxes, rings and crescents, round tops on stems, bumps on a flat base, slabs
+on legs, shades on stems), scattered or stacked on one axis (a roof on a box), sometimes mirrored, with
+inner marks (dots, lines, arcs, grids, rays, screens, buttons, crosses). Both go through the same
+painter, so style alone never tells a garment from a thing: only shape does; a quarter of the drawn
 shapes and of the things are traced as mouse strokes instead.
 Outlier exposure (Hendrycks et al. 2019) then trains the things, the mouse doodles of `doodles.py` and
 photo-like textures towards no class.
@@ -213,7 +214,7 @@ def _primitive(mask: np.ndarray, rng: np.random.Generator, box: tuple[float, flo
             cv2.ellipse(mask, (c[0], int(y0) + head[1]), head, 0, 0, 360, 1, -1)
         else:
             cv2.ellipse(mask, (c[0], int(y0) + 2 * head[1]), (head[0], 2 * head[1]), 0, 180, 360, 1, -1)
-    elif kind == 12:  # bumps on a flat base line, overlapping or standing apart (a cloud, a bush, a row of heads)
+    elif kind == 12:  # bumps on a flat base line, one piece (a cloud, a bush, a row of heads)
         part = np.zeros_like(mask)
         n = int(rng.integers(3, 7))
         r_max = min(rx * 0.55, ry * 0.9)
