@@ -96,6 +96,13 @@ def _dilate(mask: np.ndarray, k: int = 5) -> np.ndarray:
     return cv2.dilate(mask, np.ones((k, k), np.uint8))
 
 
+def _sleeve_reach(mask: np.ndarray, body: np.ndarray) -> float:
+    """How far down a top's sleeves reach, as a share of its body's height from the body's top."""
+    ys = np.flatnonzero(body.any(1))
+    sleeves = mask & ~_dilate(body)
+    return (np.flatnonzero(sleeves.any(1)).max() - ys[0]) / (ys[-1] - ys[0])
+
+
 def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
     """person_shape: a top drawn as people draw it has sleeves apart from its body (a row crosses sleeve,
     body, sleeve), short ones for a T-shirt and long ones for a pullover; a trouser has two legs."""
@@ -110,8 +117,7 @@ def test_person_shapes_hold_sleeves_apart_and_draw_two_legs():
             mask, body, cuffs = person_shape(label, shape, rng)
             assert mask.any() and body is not None and not (body & ~mask).any() and len(cuffs) == 2
             ys = np.flatnonzero(body.any(1))
-            sleeves = mask & ~_dilate(body)
-            reach[label].append((np.flatnonzero(sleeves.any(1)).max() - ys[0]) / (ys[-1] - ys[0]))
+            reach[label].append(_sleeve_reach(mask, body))
             apart += label == 2 and max(_runs(r) for r in mask[ys[0]:ys[-1]]) >= 3
     assert np.median(reach[0]) < 0.5 < np.median(reach[2])   # T-shirt sleeves end high, pullover ones low
     assert apart >= 14                                       # most pullovers' sleeves stand off the body
@@ -137,9 +143,7 @@ def test_some_coats_have_a_hood_and_some_shirts_short_sleeves():
         return mask[:top, cx - 3:cx + 4].any() and top - np.flatnonzero(mask.any(1))[0] > 0.05 * 224
 
     def short(mask, body):    # the sleeves end in the upper half of the body
-        ys = np.flatnonzero(body.any(1))
-        sleeves = mask & ~_dilate(body)
-        return (np.flatnonzero(sleeves.any(1)).max() - ys[0]) / (ys[-1] - ys[0]) < 0.5
+        return _sleeve_reach(mask, body) < 0.5
 
     rng = np.random.default_rng(7)
     coats = [person_shape(4, shape, rng)[:2] for _ in range(60)]
