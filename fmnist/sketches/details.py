@@ -62,8 +62,9 @@ class Pen:
         pts = np.asarray(pts, np.float32) + self.rng.normal(0, self.jit, (len(pts), 2)).astype(np.float32)
         cv2.polylines(self.ink, [pts.round().astype(np.int32)], closed, 255, self.lw, cv2.LINE_AA)
 
-    def dots(self, x, ys):
-        r = max(self.lw, int(0.025 * self.w))
+    def dots(self, x, ys, size=1.0):
+        """Round dots (buttons) at (x, y) for y in ys, `size` times a coat's button."""
+        r = max(1, int(round(size * max(self.lw, 0.025 * self.w))))
         for y in ys:
             cv2.circle(self.ink, (int(x), int(y)), r, 255, -1, cv2.LINE_AA)
 
@@ -119,7 +120,8 @@ COAT = (  # an opening down the front, lapels, buttons, pockets, a belt, a zip
                                             np.linspace(d.Y(0.35), d.Y(0.85), d.count(3, 6)))),
     Detail("pockets", 0.35, lambda d: _pair(d, d.Y(d.u(0.6, 0.75)), (0.25, 0.4), (0.6, 0.75))),
     Detail("belt", 0.15, lambda d: d.across(d.Y(0.5))),
-    Detail("zip", 0.2, lambda d: d.dashes(np.linspace(d.Y(0.2), d.Y(0.9), d.count(4, 8))), needs="opening"),
+    Detail("zip", 0.4, lambda d: d.dashes(np.linspace(d.Y(0.2), d.Y(0.9), d.count(5, 10)), d.u(0.03, 0.05)),
+           needs="opening"),
 )
 
 
@@ -129,9 +131,10 @@ def _collar(d: Pen):
               (d.cx + s * d.w, d.neck + 0.1 * d.h), (d.X(0.64), d.y0)])
 
 
+SHIRT_BUTTON = 0.6  # a shirt's buttons are smaller than a coat's (v11)
 SHIRT = (  # a collar, buttons or a placket, a chest pocket, cuffs
     Detail("collar", 0.75, _collar),
-    Detail("buttons", 0.7, lambda d: d.dots(d.cx, np.linspace(d.Y(0.22), d.Y(0.88), d.count(3, 7)))),
+    Detail("buttons", 0.7, lambda d: d.dots(d.cx, np.linspace(d.Y(0.22), d.Y(0.88), d.count(3, 7)), SHIRT_BUTTON)),
     Detail("placket", lambda d: 0.35 if "buttons" in d.drawn else 0.1,  # with buttons on it, most often
            lambda d: d.stroke([(d.cx, d.neck + 0.05 * d.h), (d.cx, d.hem)])),
     Detail("pocket", 0.25, lambda d: d.stroke([(d.X(0.58), d.Y(0.22)), (d.X(0.72), d.Y(0.22)), (d.X(0.72), d.Y(0.34)),
@@ -184,7 +187,34 @@ ANKLE_BOOT = (  # a sole line, laces, a zip
     Detail("laces", 0.3, _boot_laces),
     Detail("zip", 0.15, lambda d: d.stroke([(d.X(0.8), d.Y(0.05)), (d.X(0.8), d.Y(0.8))])),
 )
-BAG = (Detail("flap", 0.2, lambda d: d.stroke([(d.X(0.0), d.Y(0.4)), (d.cx, d.Y(0.65)), (d.X(1.0), d.Y(0.4))])),)
+def _flap(d: Pen):
+    """A bag's flap over the top of its body: a V, a rounded edge or a straight one, sometimes with a clasp."""
+    y, depth = d.Y(d.u(0.35, 0.5)), d.u(0.12, 0.3) * d.h
+    kind = d.count(0, 3)
+    if kind == 0:
+        d.stroke([(d.X(0.0), y), (d.cx, y + depth), (d.X(1.0), y)])
+    elif kind == 1:
+        d.stroke(arc(d.cx, y, 0.5 * d.w, depth, 0, 180))
+    else:
+        d.across(y + depth, 0.0, 1.0)
+    if d.rng.random() < 0.4:
+        d.dots(d.cx, [y + depth], 0.8)
+
+
+def _stripes(d: Pen):
+    """Two to four lines across a bag's lower body, or one zigzag."""
+    if d.rng.random() < 0.7:
+        for y in np.linspace(d.Y(d.u(0.5, 0.65)), d.Y(0.92), d.count(2, 5)):
+            d.across(y, 0.0, 1.0)
+    else:
+        y = d.Y(d.u(0.6, 0.8))
+        d.stroke([(x, y + (0.05 * d.h if i % 2 else -0.05 * d.h)) for i, x in enumerate(np.linspace(d.X(0.05), d.X(0.95), d.count(5, 10)))])
+
+
+BAG = (  # a flap (v11: three kinds, a clasp), stripes or a zigzag (v11)
+    Detail("flap", 0.3, _flap),
+    Detail("stripes", 0.15, _stripes),
+)
 DETAILS = {0: T_SHIRT, 1: TROUSER, 2: PULLOVER, 3: DRESS, 4: COAT, 5: (), 6: SHIRT, 7: SNEAKER, 8: BAG,
            9: ANKLE_BOOT}
 

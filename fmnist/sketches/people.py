@@ -12,10 +12,11 @@ from .strokes import SCALE
 # drawing traced from it has no gap between sleeve and body. People draw a top as a body with two sleeves
 # held out from it (short for a T-shirt, to the hem or beyond for the rest), and a trouser as two legs in
 # any proportions. `person_shape` makes such a shape; its proportions are random within wide ranges.
-PERSON_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 6: 0.45}  # how often a class is drawn from person_shape
+PERSON_SHAPE_P = {0: 0.3, 1: 0.3, 2: 0.45, 4: 0.45, 5: 0.3, 6: 0.45, 7: 0.15, 8: 0.25, 9: 0.15}  # how often a class
+#   is drawn from person_shape (v11: sandals, bags and shoes too, not only tops and trousers)
 PERSON_CLASS_DETAILS_P = {2: 0.5, 4: 0.95, 6: 0.95}  # how often such a shape gets its details: a coat or a shirt
 #   drawn without them is a long-sleeved top like any other, and a plain one is most often a pullover
-HOODED_COAT_P = 0.3          # coats drawn with a hood over the neck (the body, which places the details, has none)
+HOODED_COAT_P = 0.5          # coats drawn with a hood over the neck (the body, which places the details, has none)
 SHORT_SLEEVED_SHIRT_P = 0.2  # shirts drawn with short sleeves: a collar and buttons, not the sleeves, make a shirt
 
 
@@ -98,6 +99,10 @@ class _Canvas:
     def poly(self, pts):
         cv2.fillPoly(self.mask, [np.array([self.p(x, y) for x, y in pts], np.int32)], 1, cv2.LINE_AA)
 
+    def line(self, pts, thick):
+        """A straight-segment path through `pts`, `thick` units wide."""
+        cv2.polylines(self.mask, [np.array([self.p(x, y) for x, y in pts], np.int32)], False, 1, self.n(thick), cv2.LINE_AA)
+
     def arc(self, cx, cy, rx, ry, a0, a1, thick=None):
         """An elliptical arc (degrees, y down: 180-360 is the upper half); filled when thick is None."""
         cv2.ellipse(self.mask, self.p(cx, cy), (self.n(rx), self.n(ry)), 0, a0, a1, 1,
@@ -140,15 +145,21 @@ def _bag_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
     return c.mask
 
 
+SANDAL_STRAPS = {"arcs": 0.5, "crossed": 0.3, "thong": 0.2}  # how the straps are drawn (v11: crossed and thong)
+
+
 def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
-    """A sandal from the side, as people draw it: a flat, wedge or high-heeled sole and one to four open
-    straps over the foot (and sometimes one round the ankle), the gaps between them showing; toe right or left."""
+    """A sandal from the side, as people draw it: a flat, wedge or high-heeled sole and its straps, the gaps
+    between them showing; toe right or left. Straps: one to three arcs over the foot (and sometimes one round
+    the ankle), two or three straight straps crossing one another, or a flip-flop's thong (a flat sole and
+    one inverted V)."""
     u = rng.uniform
-    heel = rng.choice(["flat", "wedge", "high"], p=[0.45, 0.25, 0.3])
-    st = u(0.035, 0.08)                                    # the sole's thickness; the sandal is 1 long
+    straps = str(rng.choice(list(SANDAL_STRAPS), p=list(SANDAL_STRAPS.values())))
+    heel = rng.choice(["flat", "wedge", "high"], p=[0.45, 0.25, 0.3]) if straps != "thong" else "flat"
+    st = u(0.035, 0.08) if straps != "thong" else u(0.05, 0.11)  # the sole's thickness; the sandal is 1 long
     hh = u(*{"wedge": (0.12, 0.3), "high": (0.2, 0.45)}[str(heel)]) if heel != "flat" else 0.0
     foot = u(0.22, 0.4)                                    # how high the straps rise over the sole
-    ankle = rng.random() < 0.45
+    ankle = straps == "arcs" and rng.random() < 0.45
     height = hh + st + foot * (1.5 if ankle else 1.0) + 0.05
     c = _Canvas(shape, 1.0, height, rng)
     ground = height - 0.01
@@ -165,6 +176,25 @@ def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
         w = u(0.04, 0.1)
         c.poly([(0.02, sole_top(0.02)), (0.02 + w * 1.5, sole_top(0.02 + w * 1.5)), (0.04 + w, ground), (0.04, ground)])
     t = u(0.03, 0.06)
+
+    def on_sole(x):  # a strap's foot, a little inside the sole so that the two join
+        return (x, sole_top(x) + st * 0.3)
+    if straps == "thong":  # from the heel's side up over the foot and down to the toe post
+        a, peak, b = u(0.1, 0.35), u(0.4, 0.6), u(0.65, 0.85)
+        c.line([on_sole(a), (peak, sole_top(peak) - foot * u(0.6, 1.0)), on_sole(b)], t)
+        return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
+    if straps == "crossed":  # inverted Vs or diagonals, each starting before the last one ends: they cross
+        x = u(0.1, 0.3)
+        for _ in range(int(rng.integers(2, 4))):
+            span = u(0.35, 0.6)
+            peak = x + span * u(0.4, 0.9)
+            h = foot * u(0.7, 1.0) * (1.3 - 0.6 * peak)
+            ends = [on_sole(x), (peak, sole_top(peak) - h)]
+            if rng.random() < 0.75:
+                ends.append(on_sole(min(x + span, 0.97)))
+            c.line(ends, t)
+            x = min(x + span * u(0.3, 0.6), 0.6)
+        return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
     n = int(rng.integers(1, 4))
     centres = np.sort(u(0.4, 0.85, n)) if n > 1 else [u(0.5, 0.75)]
     for x in centres:  # straps over the instep and the toes, lower towards the toe

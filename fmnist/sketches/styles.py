@@ -13,8 +13,10 @@ from .strokes import SCALE
 STYLES = ("silhouette", "outline", "contour", "edges", "scribble")
 STYLE_WEIGHTS = (0.13, 0.23, 0.36, 0.18, 0.10)
 PAD = 40           # room for the warp and for strokes at the border (the thickest brush grazes it in ~1 drawing of 1500)
-VERSION = 10       # part of the cache key: bump when the drawings change (4-5: garment_details; 6: person_shape, scribble;
-#                   9: thicker brushes, details drawn with the outline's brush; 10: hooded coats, short-sleeved shirts)
+VERSION = 11       # part of the cache key: bump when the drawings change (4-5: garment_details; 6: person_shape, scribble;
+#                   9: thicker brushes, details drawn with the outline's brush; 10: hooded coats, short-sleeved shirts;
+#                   11: sandals, bags and shoes drawn from person_shape too, crossed and thong straps, bags' flaps and
+#                   stripes, half the person-shaped coats hooded, zips with teeth twice as often, smaller shirt buttons)
 INNER_EDGES_P = {"outline": 0.5, "contour": 0.7}  # how often an outline also gets the photo's inner edges
 
 
