@@ -187,6 +187,8 @@ ANKLE_BOOT = (  # a sole line, laces, a zip
     Detail("laces", 0.3, _boot_laces),
     Detail("zip", 0.15, lambda d: d.stroke([(d.X(0.8), d.Y(0.05)), (d.X(0.8), d.Y(0.8))])),
 )
+
+
 def _flap(d: Pen):
     """A bag's flap over the top of its body: a V, a rounded edge or a straight one, sometimes with a clasp."""
     y, depth = d.Y(d.u(0.35, 0.5)), d.u(0.12, 0.3) * d.h
@@ -208,7 +210,8 @@ def _stripes(d: Pen):
             d.across(y, 0.0, 1.0)
     else:
         y = d.Y(d.u(0.6, 0.8))
-        d.stroke([(x, y + (0.05 * d.h if i % 2 else -0.05 * d.h)) for i, x in enumerate(np.linspace(d.X(0.05), d.X(0.95), d.count(5, 10)))])
+        xs = np.linspace(d.X(0.05), d.X(0.95), d.count(5, 10))
+        d.stroke([(x, y + (0.05 * d.h if i % 2 else -0.05 * d.h)) for i, x in enumerate(xs)])
 
 
 BAG = (  # a flap (v11: three kinds, a clasp), stripes or a zigzag (v11)
