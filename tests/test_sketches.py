@@ -157,6 +157,13 @@ def test_some_coats_have_a_hood_and_some_shirts_short_sleeves():
     assert abs(shorts - longs - SHORT_SLEEVED_SHIRT_P) < 0.15, (shorts, longs)
 
 
+def _holes(mask) -> int:
+    """How many holes a 0/1 mask has (closed gaps: a handle's, a strap's)."""
+    import cv2
+    from scipy import ndimage
+    return cv2.connectedComponents((ndimage.binary_fill_holes(mask) & ~mask.astype(bool)).astype(np.uint8))[0] - 1
+
+
 def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
     """person_shape for a bag: a body with a handle standing over it, the handle's hole open, most of the
     time; for a sandal: a sole wider than the sandal is tall with straps over it, gaps showing. Both are
@@ -165,9 +172,6 @@ def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
     from scipy import ndimage
 
     from fmnist.sketches import person_shape
-
-    def holes(mask):
-        return cv2.connectedComponents((ndimage.binary_fill_holes(mask) & ~mask.astype(bool)).astype(np.uint8))[0] - 1
 
     shape = (304, 304)
     for label, least in ((8, 0.6), (5, 0.8)):
@@ -179,7 +183,7 @@ def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
             assert cv2.connectedComponents(mask)[0] - 1 <= 2, (label, i)
             ys, xs = np.nonzero(mask)
             assert max(np.ptp(ys), np.ptp(xs)) > 0.6 * 224, (label, i)   # about the dataset's frame
-            open_ += holes(mask) >= 1
+            open_ += _holes(mask) >= 1
             wide += np.ptp(xs) > 1.2 * np.ptp(ys)
         assert open_ >= least * 40, (label, open_)
         if label == 5:
@@ -191,12 +195,6 @@ def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
     assert set(PERSON_SHAPE_P) <= set(DRAWN_SHAPES) and set(PICTURE_SHAPE_P) <= set(DRAWN_SHAPES)
     with pytest.raises(ValueError, match="no drawn shape"):
         person_shape(3, shape, np.random.default_rng(0))   # a dress is drawn from its photo
-
-
-def _holes(mask):
-    import cv2
-    from scipy import ndimage
-    return cv2.connectedComponents((ndimage.binary_fill_holes(mask) & ~mask.astype(bool)).astype(np.uint8))[0] - 1
 
 
 @pytest.mark.parametrize("straps", ["crossed", "thong"])

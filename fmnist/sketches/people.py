@@ -182,8 +182,7 @@ def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
     if straps == "thong":  # from the heel's side up over the foot and down to the toe post
         a, peak, b = u(0.1, 0.35), u(0.4, 0.6), u(0.65, 0.85)
         c.line([on_sole(a), (peak, sole_top(peak) - foot * u(0.6, 1.0)), on_sole(b)], t)
-        return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
-    if straps == "crossed":  # inverted Vs or diagonals, each starting before the last one ends: they cross
+    elif straps == "crossed":  # inverted Vs or diagonals, each starting before the last one ends: they cross
         x = u(0.1, 0.3)
         for _ in range(int(rng.integers(2, 4))):
             span = u(0.35, 0.6)
@@ -194,17 +193,17 @@ def _sandal_shape(shape: tuple, rng: np.random.Generator) -> np.ndarray:
                 ends.append(on_sole(min(x + span, 0.97)))
             c.line(ends, t)
             x = min(x + span * u(0.3, 0.6), 0.6)
-        return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
-    n = int(rng.integers(1, 4))
-    centres = np.sort(u(0.4, 0.85, n)) if n > 1 else [u(0.5, 0.75)]
-    for x in centres:  # straps over the instep and the toes, lower towards the toe
-        c.arc(x, sole_top(x), u(0.1, 0.22), foot * u(0.7, 1.0) * (1.3 - 0.6 * x), 180, 360, t)
-    if ankle:  # a strap up the back of the heel and one from there to the instep: a gap between them
-        y = sole_top(0.05) - foot * u(1.1, 1.5)
-        c.poly([(0.03, y), (0.03 + t, y), (0.03 + t, sole_top(0.03)), (0.03, sole_top(0.03))])
-        x = centres[0]
-        end = (x - 0.05, sole_top(x) - foot * 0.8)
-        c.poly([(0.03, y), (0.03, y + t * 1.2), (end[0], end[1] + t * 1.2), end])
+    else:  # arcs over the instep and the toes, lower towards the toe
+        n = int(rng.integers(1, 4))
+        centres = np.sort(u(0.4, 0.85, n)) if n > 1 else [u(0.5, 0.75)]
+        for x in centres:
+            c.arc(x, sole_top(x), u(0.1, 0.22), foot * u(0.7, 1.0) * (1.3 - 0.6 * x), 180, 360, t)
+        if ankle:  # a strap up the back of the heel and one from there to the instep: a gap between them
+            y = sole_top(0.05) - foot * u(1.1, 1.5)
+            c.poly([(0.03, y), (0.03 + t, y), (0.03 + t, sole_top(0.03)), (0.03, sole_top(0.03))])
+            x = centres[0]
+            end = (x - 0.05, sole_top(x) - foot * 0.8)
+            c.poly([(0.03, y), (0.03, y + t * 1.2), (end[0], end[1] + t * 1.2), end])
     return c.mask[:, ::-1].copy() if rng.random() < 0.5 else c.mask
 
 
