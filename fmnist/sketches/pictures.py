@@ -35,7 +35,8 @@ from .styles import PAD, _inner_edges, _mask, _warp
 PICTURE_STYLES = ("pictogram", "bold", "cartoon", "thin", "shadow")
 PICTURES_VERSION = 5  # part of the pictures' cache keys: bump when the pictures change (v2: shapes people draw,
 #                       holes traced; v3: sneakers and ankle boots drawn too; v4: hooded coats, short-sleeved shirts;
-#                       v5: crossed and thong sandal straps, bags' flaps and stripes, more zips and hoods on coats)
+#                       v5: crossed and thong sandal straps, bags' flaps and stripes, more zips and hoods on coats;
+#                       v6 and v7 were rounds not kept: the next change is v8)
 OUTLIERS_VERSION = 6  # part of the outliers' cache keys (v2: domes, trapezoids, rounded boxes, rings, object marks,
 #                       grainy gradients; v3: parts stacked on one another; v4: holes traced; v5: bumps on a flat
 #                       base, slabs on legs, shades on stems; v6: the bumps joined along their base)
