@@ -2,7 +2,8 @@
 recognise what the visitor draws (Quick, Draw!-style).
 
 Each round asks for one garment class (each class once before any repeats, over the visitor's games), a
-20-second clock starts at the first stroke, and the models look at the drawing after every stroke. A
+20-second clock starts when the first stroke starts (the browser says how long that stroke took before it
+reached the server), and the models look at the drawing after every stroke. A
 model recognises the drawing when its top class is the asked one at `CONFIDENT` or more (calibrated);
 the round ends as soon as one does, or when the time is up. The review lists, for every drawing, the
 seconds each model needed (or never) and what it thought instead; the scoreboard says which architecture
@@ -10,6 +11,7 @@ understood the visitor fastest over the game. A game lives in the visitor's sess
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +26,7 @@ CONFIDENT = 0.6   # the calibrated probability of the asked class, as the model'
 @dataclass
 class Round:
     label: int
-    started: float | None = None                 # time of the first stroke (time.monotonic())
+    started: float | None = None                 # when the first stroke started (time.monotonic())
     ended: float | None = None
     recognised: dict[str, float] = field(default_factory=dict)   # model -> seconds after the first stroke
     last: dict[str, tuple[str, float]] = field(default_factory=dict)  # model -> (top class, probability)
@@ -81,13 +83,26 @@ def time_left(rnd: Round, now: float) -> float:
     return max(0.0, ROUND_SECONDS - ((rnd.ended if rnd.over else now) - rnd.started))
 
 
-def observe(rnd: Round, probs: dict[str, dict[str, float]], now: float, drawing: np.ndarray | None = None) -> None:
-    """The models' answers for the drawing as it is now (after a stroke): starts the clock at the first
-    stroke, notes who recognised it and when, and ends the round when one did or the time is up."""
+def stroke_seconds(value) -> float:
+    """How long the first stroke was being drawn before it reached the server, as the browser says: any
+    value a client sends, read as seconds in [0, ROUND_SECONDS] (anything else is 0). A client can only
+    start its own clock earlier with it, never stop it."""
+    try:
+        s = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return min(max(s, 0.0), ROUND_SECONDS) if math.isfinite(s) else 0.0
+
+
+def observe(rnd: Round, probs: dict[str, dict[str, float]], now: float, drawing: np.ndarray | None = None,
+            stroke_for=0.0) -> None:
+    """The models' answers for the drawing as it is now (after a stroke): starts the clock when the first
+    stroke started (`stroke_for` seconds before now: `stroke_seconds`), notes who recognised it and when,
+    and ends the round when one did or the time is up."""
     if rnd.over:
         return
     if rnd.started is None:
-        rnd.started = now
+        rnd.started = now - stroke_seconds(stroke_for)
     rnd.strokes += 1
     if drawing is not None:
         rnd.drawing = drawing

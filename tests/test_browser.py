@@ -5,6 +5,7 @@ Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/*.png from this run.
 import os
 import re
 import shutil
+import time
 
 import pytest
 
@@ -57,13 +58,13 @@ def _shot(pg, name):
     pg.screenshot(path=str(path), full_page=True)
 
 
-def _stroke(pg, points):
-    """One stroke with the mouse: a pointer event every ~15 px along each segment. (Each event redraws
+def _stroke(pg, points, every=15):
+    """One stroke with the mouse: a pointer event every ~`every` px along each segment. (Each event redraws
     the canvas in software; ten events per point made a 70-point spiral take a minute and a half.)"""
     pg.mouse.move(*points[0])
     pg.mouse.down()
     for p, q in zip(points, points[1:]):
-        pg.mouse.move(*q, steps=max(1, round(((q[0] - p[0]) ** 2 + (q[1] - p[1]) ** 2) ** 0.5 / 15)))
+        pg.mouse.move(*q, steps=max(1, round(((q[0] - p[0]) ** 2 + (q[1] - p[1]) ** 2) ** 0.5 / every)))
     pg.mouse.up()
 
 
@@ -256,14 +257,18 @@ def test_stop_keeps_the_partial_model_for_this_user(browser, app_url):
     pg.close()
 
 
-def _draw_on(pg, elem, strokes, aspect=1.0):
-    """_draw on another sketchpad (the Challenge tab's)."""
+def _draw_on(pg, elem, strokes, aspect=1.0, every=15) -> list[float]:
+    """_draw on another sketchpad (the Challenge tab's); the seconds each stroke took, pointer down to up."""
     box = pg.locator(f"{elem} canvas").first.bounding_box()
     side = min(box["width"], box["height"]) * 0.6
     w, h = (side * aspect, side) if aspect <= 1 else (side, side / aspect)
     left, top = box["x"] + (box["width"] - w) / 2, box["y"] + (box["height"] - h) / 2
+    took = []
     for stroke in strokes:
-        _stroke(pg, [(left + x * w, top + y * h) for x, y in stroke])
+        start = time.monotonic()
+        _stroke(pg, [(left + x * w, top + y * h) for x, y in stroke], every)
+        took.append(time.monotonic() - start)
+    return took
 
 
 def test_at_a_laptops_size_the_canvas_and_the_three_answers_show_together(browser, app_url):
@@ -293,9 +298,10 @@ RELIABLE = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Bag")
 
 
 def test_a_challenge_game_with_the_mouse(browser, app_url):
-    """New game: "draw a …", a clock that starts at the first stroke, the models guessing in words; a
-    garment drawn with the mouse is named by a model; six rounds (the others skipped) end with a review
-    and a scoreboard."""
+    """New game: "draw a …", a clock that starts when the first stroke starts (not when the sketchpad
+    sends it, at its end), the models guessing in words; a garment drawn with the mouse is named by a
+    model, after at least as long as its first stroke took; six rounds (the others skipped) end with a
+    review and a scoreboard."""
     from fmnist.data import CLASSES
     from fmnist.sketches.designs import ASPECT, GARMENTS
 
@@ -315,7 +321,9 @@ def test_a_challenge_game_with_the_mouse(browser, app_url):
         assert "starts at your first stroke" in pg.inner_text("#challenge-clock")
         label = CLASSES.index(asked)
         pg.click("#challenge-sketch button[aria-label=Brush]")
-        _draw_on(pg, "#challenge-sketch", GARMENTS[label](0), ASPECT[label])
+        # a pointer event every ~40 px: a person's stroke takes a second or two, and the clock runs from
+        # the first pointer-down (at every 15 px a headless stroke can take ten seconds of the round's 20)
+        took = _draw_on(pg, "#challenge-sketch", GARMENTS[label](0), ASPECT[label], every=40)
         pg.wait_for_function("() => /recognised|No model/.test(document.querySelector('#challenge-prompt').innerText)",
                              timeout=40_000)
         prompt = pg.inner_text("#challenge-prompt")
@@ -325,6 +333,8 @@ def test_a_challenge_game_with_the_mouse(browser, app_url):
                              arg=f"a {asked}!", timeout=10_000)
         guesses = pg.inner_text("#challenge-guesses")
         assert all(n in guesses for n in ("simple", "sa", "gated")) and f"a {asked}!" in guesses, guesses
+        first = min(float(t) for t in re.findall(r"after (\d+\.\d) s", guesses))
+        assert first >= 0.8 * took[0] - 0.05, (first, took)   # timed from the first pointer-down
         assert "starts at your first stroke" not in pg.inner_text("#challenge-clock")   # the clock ran
         _shot(pg, "challenge")
         drawn = True

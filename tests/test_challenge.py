@@ -22,6 +22,27 @@ def test_each_class_is_asked_once_before_any_repeats_over_games():
     assert all(a != b for a, b in zip(asked, asked[1:]))   # never the same class twice in a row
 
 
+def test_the_clock_starts_when_the_first_stroke_started_whatever_a_client_says():
+    """The sketchpad sends a stroke when it ends; the browser says how long it took, and the clock starts
+    that long before the stroke arrived. Any value a client sends is read as 0-20 seconds: a client can
+    only start its own clock earlier."""
+    rnd = challenge.Round(label=CLASSES.index("Bag"))
+    challenge.observe(rnd, {"simple": _probs("Bag", 0.9)}, now=50.0, stroke_for=1.5)
+    assert rnd.started == 48.5 and rnd.recognised == {"simple": 1.5}
+    assert challenge.guesses(rnd)["simple"] == "…a Bag! (after 1.5 s)"
+    later = challenge.Round(label=CLASSES.index("Bag"))
+    challenge.observe(later, {"simple": _probs("Shirt", 0.9)}, now=50.0, stroke_for=2.0)
+    challenge.observe(later, {"simple": _probs("Bag", 0.9)}, now=53.0, stroke_for=9.0)  # only the first counts
+    assert later.started == 48.0 and later.recognised == {"simple": 5.0}
+    for sent, read in ((-3, 0.0), ("1.25", 1.25), (1e9, challenge.ROUND_SECONDS), (float("nan"), 0.0),
+                       (float("inf"), 0.0), (None, 0.0), ("soon", 0.0), ([1], 0.0), ({"s": 1}, 0.0), (10**400, 0.0),
+                       (True, 1.0)):
+        assert challenge.stroke_seconds(sent) == read, sent
+    rnd = challenge.Round(label=CLASSES.index("Bag"))
+    challenge.observe(rnd, {"simple": _probs("Bag", 0.9)}, now=50.0, stroke_for=1e9)  # said 20 s: already over
+    assert rnd.over and rnd.recognised == {"simple": 20.0}
+
+
 def test_the_clock_starts_at_the_first_stroke_and_the_first_confident_model_ends_the_round():
     rnd = challenge.Round(label=CLASSES.index("Sneaker"))
     assert challenge.time_left(rnd, 100.0) == challenge.ROUND_SECONDS   # nothing drawn yet

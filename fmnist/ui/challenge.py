@@ -30,6 +30,28 @@ CLEAR_JS = """
   setTimeout(() => root.querySelector("button[aria-label=Brush]")?.click(), 150);
 }
 """
+# The clock starts when the first stroke starts, but the sketchpad sends a stroke only when it ends: the
+# browser notes when the pointer went down on the Challenge's canvas (POINTER_JS, installed at page load),
+# and each stroke event sends how long ago that was (STROKE_JS, as the event's last input; the server
+# reads it with challenge.stroke_seconds, so any value is safe).
+POINTER_JS = """
+() => {
+  if (window.fmnistStrokeDown !== undefined) return;
+  window.fmnistStrokeDown = null;
+  document.addEventListener('pointerdown', (e) => {
+    const t = e.target;
+    if (window.fmnistStrokeDown === null && t.closest && t.closest('#challenge-sketch') && !t.closest('button'))
+      window.fmnistStrokeDown = performance.now();
+  }, true);
+}
+"""
+STROKE_JS = """
+(pad, state, strokeFor) => {
+  const down = window.fmnistStrokeDown;
+  window.fmnistStrokeDown = null;
+  return [pad, state, down == null ? 0 : (performance.now() - down) / 1000];
+}
+"""
 INTRO = ("Press **New game**: six garments to draw, one at a time. The clock (20 s) starts at your first "
          "stroke; the round ends as soon as one of the three networks names the garment with confidence.")
 
@@ -47,6 +69,7 @@ class ChallengeView:
     review: gr.Gallery = None
     timer: gr.Timer = None
     missed: gr.Button = None
+    stroke_for: gr.Number = None   # seconds the stroke took before it reached the server (STROKE_JS)
 
 
 
@@ -85,8 +108,9 @@ def new_game(view: ChallengeView, state):
             gr.Timer(active=True), gr.Button(visible=False))
 
 
-def on_stroke(view: ChallengeView, payload, state):
-    """After each stroke: the models' guesses, the clock started, the round ended when one recognised it."""
+def on_stroke(view: ChallengeView, payload, state, stroke_for=0.0):
+    """After each stroke: the models' guesses, the clock started (when the first stroke started: `stroke_for`
+    seconds ago, as the browser says), the round ended when one recognised it."""
     game = (state or {}).get("game")
     if game is None or game.finished or game.round.over:
         return state, gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -98,7 +122,7 @@ def on_stroke(view: ChallengeView, payload, state):
         return state, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     rnd, now = game.round, time.monotonic()
     challenge.observe(rnd, {n: p.probs for n, p in comparison.predictions.items()}, now,
-                      drawing=comparison.prepared.preview)
+                      drawing=comparison.prepared.preview, stroke_for=stroke_for)
     prompt = _result(rnd) if rnd.over else gr.skip()
     return (state, prompt, clock_html(challenge.time_left(rnd, now), True), _guesses_md(rnd),
             gr.Button(visible=rnd.over))
@@ -189,6 +213,7 @@ def _layout(view: ChallengeView) -> tuple:
     missed = gr.Button("Teach them the drawings they missed (adds them to your examples in the Sketch tab)",
                        elem_id="challenge-teach", visible=False)
     view.timer = gr.Timer(0.5, active=False)
+    view.stroke_for = gr.Number(0, visible=False, elem_id="challenge-stroke-for")
     view.missed = missed
     return start, skip, missed
 
@@ -201,8 +226,9 @@ def challenge_tab(zoo: ModelZoo, gate: FileGate, teach_examples: gr.State, teach
     round_outs = [state, view.pad, view.prompt, view.clock, view.guesses, view.next_button]
     outs = round_outs + [view.score, view.review, view.timer, view.missed]
     start.click(bind(new_game, view), state, outs, api_name="challenge_new", **hidden).then(None, js=CLEAR_JS)
-    view.pad.change(bind(on_stroke, view), [view.pad, state], [state, view.prompt, view.clock, view.guesses,
-                    view.next_button], api_name="challenge_stroke", preprocess=False, trigger_mode="always_last",
+    view.pad.change(bind(on_stroke, view), [view.pad, state, view.stroke_for], [state, view.prompt, view.clock,
+                    view.guesses, view.next_button], js=STROKE_JS, api_name="challenge_stroke", preprocess=False,
+                    trigger_mode="always_last",
                     show_progress="hidden", concurrency_limit=serving.IMAGE_WORKERS,
                     concurrency_id=serving.IMAGE_POOL, **hidden)
     view.timer.tick(bind(on_tick, view), state, [state, view.prompt, view.clock, view.next_button],

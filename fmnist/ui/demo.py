@@ -11,7 +11,7 @@ from ..images import MAX_FILE_BYTES
 from ..inference import ModelZoo, drawing_models_shipped
 from ..models import list_models, model_class
 from .api import api_endpoints
-from .challenge import challenge_tab
+from .challenge import POINTER_JS, challenge_tab
 from .common import and_, count
 from .metrics import metrics_tab
 from .sketch import sketch_tab
@@ -75,6 +75,7 @@ def build_demo(zoo: ModelZoo | None = None, study_zoo: ModelZoo | None = None) -
         demo.load(fill_metrics, None, metrics_outputs, api_name="load", api_visibility="undocumented",
                   js=SELECT_BRUSH_JS)
         demo.load(estimate, knobs, estimate_md, api_name=False)
+        demo.load(None, js=POINTER_JS, api_name=False)   # the Challenge's clock: when a stroke starts
     demo.queue(default_concurrency_limit=serving.IMAGE_WORKERS)
     serving.start_janitor()
     return demo
