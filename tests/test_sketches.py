@@ -169,7 +169,6 @@ def test_bags_and_sandals_are_drawn_with_open_handles_and_straps():
     time; for a sandal: a sole wider than the sandal is tall with straps over it, gaps showing. Both are
     one piece or nearly, and the same seed gives the same shape."""
     import cv2
-    from scipy import ndimage
 
     from fmnist.sketches import person_shape
 
