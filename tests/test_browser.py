@@ -321,9 +321,10 @@ def test_a_challenge_game_with_the_mouse(browser, app_url):
         assert "starts at your first stroke" in pg.inner_text("#challenge-clock")
         label = CLASSES.index(asked)
         pg.click("#challenge-sketch button[aria-label=Brush]")
-        # a pointer event every ~40 px: a person's stroke takes a second or two, and the clock runs from
-        # the first pointer-down (at every 15 px a headless stroke can take ten seconds of the round's 20)
-        took = _draw_on(pg, "#challenge-sketch", GARMENTS[label](0), ASPECT[label], every=40)
+        # a pointer event every ~80 px (the designs' corners are still every turn of the line): a person's
+        # stroke takes a second or two, and the clock runs from the first pointer-down, through the
+        # sketchpad's few seconds of headless upload (at every 15 px a stroke alone took ten of the 20)
+        took = _draw_on(pg, "#challenge-sketch", GARMENTS[label](0), ASPECT[label], every=80)
         pg.wait_for_function("() => /recognised|No model/.test(document.querySelector('#challenge-prompt').innerText)",
                              timeout=40_000)
         prompt = pg.inner_text("#challenge-prompt")
